@@ -1,0 +1,368 @@
+//! One attempt of one task: a supervised child process.
+//!
+//! The command runs in its own process group (so a timeout or an interrupt reaches every process
+//! it started, grandchildren included), with stdin from /dev/null and stdout+stderr appended to
+//! the attempt's log file. Stopping it sends SIGTERM to the whole group, waits the grace period,
+//! then sends SIGKILL. When the command's main process exits, anything it left behind in its group
+//! is stopped the same way: no process of a task outlives its attempt.
+//!
+//! After exit 0 the declared outputs must exist and the `check` command must pass; only then is
+//! the attempt a success. The attempt reports what happened; it never touches the state database.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use std::os::unix::process::ExitStatusExt;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+
+use crate::instance::ResolvedCommand;
+use crate::process;
+use crate::state::AttemptState;
+
+/// Everything needed to run one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptSpec {
+    pub task: usize,
+    pub command: ResolvedCommand,
+    pub check: Option<ResolvedCommand>,
+    pub outputs: Vec<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub log_path: PathBuf,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    /// A line written at the top of the log.
+    pub header: String,
+}
+
+/// What the runner asks of running attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Keep going.
+    No,
+    /// Terminate gracefully: SIGTERM, grace, SIGKILL.
+    Terminate,
+    /// Kill at once (a second Ctrl-C).
+    Kill,
+}
+
+/// Reports from a running attempt.
+#[derive(Debug)]
+pub enum AttemptEvent {
+    /// The command's process group exists: `pgid` with this start time.
+    Spawned {
+        task: usize,
+        pgid: u32,
+        start: u64,
+    },
+    Finished {
+        task: usize,
+        result: AttemptResult,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub state: AttemptState,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration: Duration,
+    /// Why it failed, in words ("exit 1", "timed out after 5s", "check failed: exit 2").
+    pub error: Option<String>,
+}
+
+/// Run one attempt to its end and report it on `events`.
+pub async fn run(
+    spec: AttemptSpec,
+    events: mpsc::UnboundedSender<AttemptEvent>,
+    mut stop: watch::Receiver<Stop>,
+) {
+    let started = Instant::now();
+    let task = spec.task;
+    let result = supervise(&spec, &events, &mut stop, started).await;
+    let _ = events.send(AttemptEvent::Finished { task, result });
+}
+
+async fn supervise(
+    spec: &AttemptSpec,
+    events: &mpsc::UnboundedSender<AttemptEvent>,
+    stop: &mut watch::Receiver<Stop>,
+    started: Instant,
+) -> AttemptResult {
+    let fail = |state, error: String| AttemptResult {
+        state,
+        exit_code: None,
+        signal: None,
+        duration: started.elapsed(),
+        error: Some(error),
+    };
+    let mut log = match open_log(&spec.log_path) {
+        Ok(f) => f,
+        Err(e) => {
+            return fail(
+                AttemptState::Failed,
+                format!("cannot open log {}: {e}", spec.log_path.display()),
+            );
+        }
+    };
+    let _ = writeln!(log, "{}", spec.header);
+    let _ = writeln!(log, "$ {}", spec.command.display());
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+
+    let ended = match run_command(spec, &spec.command, &log, events, stop, deadline).await {
+        Err(e) => return fail(AttemptState::Failed, e),
+        Ok(ended) => ended,
+    };
+    let duration = started.elapsed();
+    let mut result = AttemptResult {
+        state: AttemptState::Success,
+        exit_code: ended.status.code(),
+        signal: ended.status.signal(),
+        duration,
+        error: None,
+    };
+    match ended.why {
+        Ended::Stopped => {
+            result.state = AttemptState::Interrupted;
+            result.error = Some("interrupted".into());
+            let _ = writeln!(log, "plumb: interrupted, process group stopped");
+            return result;
+        }
+        Ended::TimedOut => {
+            result.state = AttemptState::Timeout;
+            let t = spec.timeout.unwrap_or_default();
+            result.error = Some(format!("timed out after {}", humantime::format_duration(t)));
+            let _ = writeln!(
+                log,
+                "plumb: timed out after {}, process group stopped",
+                humantime::format_duration(t)
+            );
+            return result;
+        }
+        Ended::Exited => {}
+    }
+    if !ended.status.success() {
+        result.state = AttemptState::Failed;
+        result.error = Some(describe_status(ended.status));
+        return result;
+    }
+    let missing: Vec<String> = spec
+        .outputs
+        .iter()
+        .filter(|o| !o.exists())
+        .map(|o| o.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        let msg = format!(
+            "exited 0 but did not create its declared output{}: {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        );
+        let _ = writeln!(log, "plumb: {msg}");
+        result.state = AttemptState::Failed;
+        result.error = Some(msg);
+        return result;
+    }
+    if let Some(check) = &spec.check {
+        let _ = writeln!(log, "$ {}   # check", check.display());
+        match run_command(spec, check, &log, events, stop, deadline).await {
+            Err(e) => {
+                result.state = AttemptState::Failed;
+                result.error = Some(format!("check could not start: {e}"));
+            }
+            Ok(c) => match c.why {
+                Ended::Stopped => {
+                    result.state = AttemptState::Interrupted;
+                    result.error = Some("interrupted during check".into());
+                }
+                Ended::TimedOut => {
+                    result.state = AttemptState::Timeout;
+                    result.error = Some("timed out during check".into());
+                }
+                Ended::Exited if !c.status.success() => {
+                    result.state = AttemptState::Failed;
+                    result.error = Some(format!("check failed: {}", describe_status(c.status)));
+                    let _ = writeln!(
+                        log,
+                        "plumb: check failed ({}); the task stays undone",
+                        describe_status(c.status)
+                    );
+                }
+                Ended::Exited => {}
+            },
+        }
+        result.duration = started.elapsed();
+    }
+    result
+}
+
+pub fn describe_status(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(s)) => format!("killed by {}", signal_name(s)),
+        _ => "ended abnormally".into(),
+    }
+}
+
+pub fn signal_name(s: i32) -> String {
+    Signal::try_from(s)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {s}"))
+}
+
+fn open_log(path: &PathBuf) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+enum Ended {
+    Exited,
+    TimedOut,
+    Stopped,
+}
+
+struct CommandEnd {
+    status: ExitStatus,
+    why: Ended,
+}
+
+/// Spawn `cmd` in a new process group and wait for it, honouring the deadline and stop requests.
+async fn run_command(
+    spec: &AttemptSpec,
+    cmd: &ResolvedCommand,
+    log: &File,
+    events: &mpsc::UnboundedSender<AttemptEvent>,
+    stop: &mut watch::Receiver<Stop>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<CommandEnd, String> {
+    let mut command = match cmd {
+        ResolvedCommand::Shell(s) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(s);
+            c
+        }
+        ResolvedCommand::Argv(argv) => {
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    let out = log
+        .try_clone()
+        .map_err(|e| format!("cannot share log file: {e}"))?;
+    let err = log
+        .try_clone()
+        .map_err(|e| format!("cannot share log file: {e}"))?;
+    command
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .kill_on_drop(false);
+    let mut child = command.spawn().map_err(|e| {
+        let what = match cmd {
+            ResolvedCommand::Argv(a) => format!("cannot run `{}`: {e}", a[0]),
+            ResolvedCommand::Shell(_) => format!("cannot run /bin/sh: {e}"),
+        };
+        let mut l = log;
+        let _ = writeln!(l, "plumb: {what}");
+        what
+    })?;
+    let pgid = child.id().expect("a child that was just spawned has a pid");
+    let _ = events.send(AttemptEvent::Spawned {
+        task: spec.task,
+        pgid,
+        start: process::start_ticks(pgid).unwrap_or(0),
+    });
+
+    let timeout = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timeout);
+    let stop_requested = async {
+        loop {
+            if *stop.borrow_and_update() != Stop::No {
+                return;
+            }
+            if stop.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let (status, why) = tokio::select! {
+        s = child.wait() => (s.map_err(|e| format!("waiting for the command failed: {e}"))?, Ended::Exited),
+        _ = &mut timeout => (terminate(pgid, &mut child, spec.grace, stop).await, Ended::TimedOut),
+        _ = stop_requested => (terminate(pgid, &mut child, spec.grace, stop).await, Ended::Stopped),
+    };
+    // Whatever the command left running in its group goes too.
+    if process::group_alive(pgid) {
+        let mut l = log;
+        let _ = writeln!(
+            l,
+            "plumb: processes of the task were still running after it ended; stopping them"
+        );
+        stop_group(pgid, spec.grace).await;
+    }
+    Ok(CommandEnd { status, why })
+}
+
+/// SIGTERM the group, wait up to `grace` for the leader, then SIGKILL. A `Stop::Kill` request
+/// during the grace period kills at once.
+async fn terminate(
+    pgid: u32,
+    child: &mut Child,
+    grace: Duration,
+    stop: &mut watch::Receiver<Stop>,
+) -> ExitStatus {
+    let kill_now = *stop.borrow() == Stop::Kill;
+    if !kill_now {
+        process::signal_group(pgid, Signal::SIGTERM);
+        let escalate = async {
+            loop {
+                if *stop.borrow_and_update() == Stop::Kill {
+                    return;
+                }
+                if stop.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            s = child.wait() => {
+                if let Ok(s) = s {
+                    return s;
+                }
+            }
+            _ = tokio::time::sleep(grace) => {}
+            _ = escalate => {}
+        }
+    }
+    process::signal_group(pgid, Signal::SIGKILL);
+    child.wait().await.unwrap_or_else(|_| ExitStatus::from_raw(9))
+}
+
+/// Stop every process left in group `pgid` (its leader has exited): SIGTERM, then SIGKILL once
+/// `grace` has passed.
+pub async fn stop_group(pgid: u32, grace: Duration) {
+    process::signal_group(pgid, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while process::group_alive(pgid) {
+        if Instant::now() >= deadline {
+            process::signal_group(pgid, Signal::SIGKILL);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

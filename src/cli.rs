@@ -1,0 +1,202 @@
+//! The command line: every command and flag, with the help text users read.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::instance::parse_assignment;
+
+/// plumb runs pipelines of tasks declared in TOML: in parallel, in dependency order, with a
+/// durable completion marker per task, so that the next invocation resumes where the last one
+/// stopped.
+///
+/// Exit codes: 0 every task done; 1 a task failed (or is blocked by one); 2 usage error or
+/// invalid pipeline; 3 instance locked by another runner; 4 an external input is missing;
+/// 130/143 interrupted by SIGINT/SIGTERM.
+#[derive(Debug, Parser)]
+#[command(name = "plumb", version, max_term_width = 100)]
+pub struct Cli {
+    /// Project root: the directory holding plumb.toml and pipelines/. Default: the nearest
+    /// directory at or above the pipeline file (or the working directory) with a plumb.toml.
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+
+    /// Where plumb keeps its SQLite state and task logs. Default: ROOT/state (or plumb.toml's
+    /// `state_dir`).
+    #[arg(long, env = "PLUMB_STATE_DIR", value_name = "DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+
+    /// Format of plumb's own diagnostic log lines on stderr (`json` for log shippers).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct InstanceArgs {
+    /// Set a param for this instance, as NAME=VALUE (repeatable). Date params take YYYY-MM-DD,
+    /// `today` or `yesterday`.
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_assignment)]
+    pub params: Vec<(String, String)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check pipeline files; print every error with file:line:col. Checks every pipeline under
+    /// pipelines/ when none is named. Exit 0 when all are valid, 2 otherwise.
+    Validate {
+        /// Pipeline files or names (pipelines/NAME.toml under the root).
+        pipelines: Vec<String>,
+    },
+    /// Show what `run` would do, without running anything: each task as done, changed, to run,
+    /// missing or waiting, in dependency order.
+    Plan {
+        /// Pipeline file or name.
+        pipeline: String,
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an instance of a pipeline, resuming it: tasks already done are skipped.
+    Run(RunArgs),
+    /// Show every task's state, attempts, last duration and finish time.
+    Status {
+        /// Pipeline file or name.
+        pipeline: String,
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List past runs, newest first: instance, start, duration, outcome, task counts.
+    History {
+        /// Only runs of this pipeline.
+        pipeline: Option<String>,
+        /// Show at most N runs.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the log of a task's attempt (the latest attempt by default).
+    Logs {
+        /// Pipeline file or name.
+        pipeline: String,
+        /// Task id, e.g. `load` or `copy_shard[shard=2]`.
+        task: String,
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Which attempt, counting from 1 within its run. Default: the latest attempt.
+        #[arg(long, value_name = "N")]
+        attempt: Option<u32>,
+    },
+    /// Forget the completion markers of tasks so that the next run runs them again.
+    Reset {
+        /// Pipeline file or name.
+        pipeline: String,
+        /// Task ids (a foreach base name means every instance).
+        #[arg(required = true)]
+        tasks: Vec<String>,
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Also forget every task that depends on them, directly or transitively.
+        #[arg(long)]
+        downstream: bool,
+    },
+    /// Print the task graph, coloured by each task's state.
+    Graph {
+        /// Pipeline file or name.
+        pipeline: String,
+        #[command(flatten)]
+        instance: InstanceArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Run one instance per date in a range, both ends included, oldest first.
+    Backfill {
+        /// Pipeline file or name.
+        pipeline: String,
+        /// First date, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last date, YYYY-MM-DD (included).
+        #[arg(long)]
+        to: String,
+        /// The date param to vary. Default: the pipeline's only date param.
+        #[arg(long, value_name = "NAME")]
+        param: Option<String>,
+        /// Run up to N dates at once.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        parallel: usize,
+        /// Newest date first.
+        #[arg(long)]
+        reverse: bool,
+        #[command(flatten)]
+        instance: InstanceArgs,
+    },
+    /// Long-running scheduler: fires every pipeline that has a `schedule`, per its catch-up policy.
+    Schedule,
+    /// Print the next fire times of a pipeline's schedule, in its time zone with offset.
+    Next {
+        /// Pipeline file or name.
+        pipeline: String,
+        /// How many fire times to print.
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        count: usize,
+    },
+    /// Inspect or deliver queued alert e-mails.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline file or name.
+    pub pipeline: String,
+    #[command(flatten)]
+    pub instance: InstanceArgs,
+    /// Run at most N tasks at once (overrides the pipeline's `workers`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Option<u32>,
+    /// Run only TASK and whatever it requires that is not done yet (repeatable).
+    #[arg(long, value_name = "TASK")]
+    pub only: Vec<String>,
+    /// Stop starting new tasks after the first failure (running tasks finish).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// If another runner holds this instance, wait for it instead of exiting with code 3.
+    #[arg(long)]
+    pub wait: bool,
+    /// Re-run done tasks whose definition changed since they ran, and their dependents.
+    #[arg(long)]
+    pub rerun_changed: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Show queued alerts.
+    List,
+    /// Try to deliver every queued alert now.
+    Flush,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}

@@ -1,0 +1,325 @@
+//! `plumb run PIPELINE`: lock the instance, recover from a dead runner, plan, execute, summarise.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cli::{LogFormat, RunArgs};
+use crate::error::{Error, Result};
+use crate::executor::{self, Fate, RunConfig, RunEvent, RunOutcome, Sink};
+use crate::instance::Instance;
+use crate::lock;
+use crate::pipeline::Executor;
+use crate::plan::{Plan, PlanOptions};
+use crate::process;
+use crate::project::{Locator, Project};
+use crate::report::{self, Reporter};
+use crate::state::{AttemptEnd, Runner, State};
+use crate::{attempt, exit};
+
+pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<i32> {
+    let (project, pipeline) = locator.load(&args.pipeline)?;
+    if let Some(t) = (0..pipeline.tasks.len()).find(|&t| pipeline.def(t).executor == Executor::Slurm) {
+        return Err(Error::usage(format!(
+            "task `{}` uses executor \"slurm\", which this version of plumb cannot run yet; use \"local\"",
+            pipeline.tasks[t].id
+        )));
+    }
+    let instance = Instance::new(&pipeline, &args.instance.params, chrono::Utc::now())?;
+    let only = super::task_ids(&pipeline, &args.only)?;
+    let key = instance.key();
+    let label = instance.label();
+
+    let lock_path = lock::lock_path(&project.state_dir, &pipeline.name, &key);
+    let _lock = lock::acquire(&lock_path, &label, args.wait, |holder| {
+        eprintln!("plumb: {label} is being run by pid {holder}; waiting for it to finish (--wait)");
+    })?;
+    let mut state = State::open(&project.state_dir)?;
+    let me = Runner {
+        pid: std::process::id(),
+        start: process::start_ticks(std::process::id()).unwrap_or(0),
+    };
+    recover(&mut state, &pipeline.name, &key, me)?;
+
+    let markers = state.markers(&pipeline.name, &key)?;
+    let opts = PlanOptions {
+        rerun_changed: args.rerun_changed,
+        only,
+    };
+    let plan = Plan::new(&instance, &project.root, &markers, &opts);
+    if !plan.stale_markers.is_empty() {
+        let names: Vec<&str> = plan
+            .stale_markers
+            .iter()
+            .map(|&t| pipeline.tasks[t].id.as_str())
+            .collect();
+        state.delete_markers(&pipeline.name, &key, &names)?;
+    }
+
+    let started_at = crate::state::now_rfc3339();
+    let run_id = new_run_id();
+    let resume = resume_command(&project, &pipeline.name, &pipeline.path, &instance, &args.only);
+    let params_json = instance.params_json().to_string();
+    state.insert_run(
+        &run_id,
+        &pipeline.name,
+        &key,
+        &params_json,
+        &started_at,
+        me,
+        &resume,
+    )?;
+
+    let workers = args
+        .workers
+        .map(|w| w as usize)
+        .unwrap_or_else(|| pipeline.workers());
+    let to_run = plan.to_run().count();
+    let done_before = plan.states.iter().filter(|s| s.is_done()).count();
+    let mut reporter = Reporter::new(&pipeline, to_run);
+    reporter.note(&format!(
+        "run {run_id}: {label}: {to_run} to run, {done_before} done before, {workers} worker{}",
+        if workers == 1 { "" } else { "s" }
+    ));
+    let log_dir = project.state_dir.join("logs").join(&pipeline.name).join(&run_id);
+    let cfg = RunConfig {
+        instance: &instance,
+        root: &project.root,
+        plan: &plan,
+        workers,
+        fail_fast: args.fail_fast,
+        run_id: &run_id,
+        log_dir,
+    };
+    let clock = Instant::now();
+    let mut sink = Recorder {
+        state: &mut state,
+        reporter: &mut reporter,
+        instance: &instance,
+        run_id: &run_id,
+        rows: vec![None; pipeline.tasks.len()],
+        logs: vec![None; pipeline.tasks.len()],
+        runner: me,
+    };
+    let outcome = executor::execute(&cfg, &mut sink)
+        .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
+    let elapsed = clock.elapsed();
+    reporter.close();
+
+    let code = exit_code(&outcome);
+    let counts: serde_json::Map<String, serde_json::Value> = report::counts(&outcome)
+        .into_iter()
+        .map(|(k, n)| (k.replace(' ', "_"), n.into()))
+        .collect();
+    let outcome_word = match code {
+        exit::SUCCESS => "success",
+        exit::MISSING_INPUT => "missing",
+        exit::INTERRUPTED_INT | exit::INTERRUPTED_TERM => "interrupted",
+        _ => "failed",
+    };
+    state.finish_run(
+        &run_id,
+        outcome_word,
+        &serde_json::Value::Object(counts).to_string(),
+    )?;
+    print!(
+        "{}",
+        report::summary(&pipeline, &label, &run_id, &outcome, elapsed, &resume)
+    );
+    Ok(code)
+}
+
+fn exit_code(outcome: &RunOutcome) -> i32 {
+    match outcome.signal {
+        Some(nix::sys::signal::Signal::SIGINT) => return exit::INTERRUPTED_INT,
+        Some(_) => return exit::INTERRUPTED_TERM,
+        None => {}
+    }
+    let any = |f: &dyn Fn(&Fate) -> bool| outcome.tasks.iter().any(|t| f(&t.fate));
+    if any(&|f| {
+        matches!(
+            f,
+            Fate::Failed | Fate::Blocked(_) | Fate::NotStarted | Fate::Interrupted
+        )
+    }) {
+        exit::TASK_FAILED
+    } else if any(&|f| matches!(f, Fate::Missing | Fate::Waiting(_))) {
+        exit::MISSING_INPUT
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// Clean up after a runner of this instance that died (we hold the lock, so none is alive):
+/// stop any process group its attempts left running, and record those attempts and the run as
+/// interrupted. Only then may the tasks start again, so two attempts of a task never overlap.
+fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<()> {
+    for run in state.running_runs(pipeline, key)? {
+        if process::same_process_alive(run.runner_pid, run.runner_start) && run.runner_pid != me.pid {
+            return Err(Error::Io(format!(
+                "run {} of this instance is recorded as running in pid {}, which is alive but does not hold the lock; \
+                 is the same state directory used from two machines?",
+                run.run_id, run.runner_pid
+            )));
+        }
+    }
+    let stale = state.running_attempts(pipeline, key)?;
+    if !stale.is_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
+        for a in &stale {
+            let Some(pgid) = a.pgid else { continue };
+            // The group id is the leader's pid. If a different process now has that pid, the
+            // group is not ours; if no process has it, what is left in the group is ours
+            // (a pid cannot be reused while a group of that id exists).
+            let leader_is_ours = process::same_process_alive(pgid, a.pgid_start.unwrap_or(0));
+            let pid_taken = process::start_ticks(pgid).is_some();
+            if (leader_is_ours || !pid_taken) && process::group_alive(pgid) {
+                eprintln!(
+                    "plumb: stopping processes left by an interrupted attempt of {} (process group {pgid})",
+                    a.task
+                );
+                rt.block_on(attempt::stop_group(pgid, Duration::from_secs(10)));
+            }
+        }
+        let ids: Vec<i64> = stale.iter().map(|a| a.id).collect();
+        state.interrupt_attempts(&ids, "the runner died while the attempt ran")?;
+        eprintln!(
+            "plumb: recorded {} attempt{} of a runner that died as interrupted",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" }
+        );
+    }
+    for run in state.running_runs(pipeline, key)? {
+        state.close_dead_run(&run.run_id)?;
+    }
+    Ok(())
+}
+
+/// Records run events in the state and shows them to the user.
+struct Recorder<'a> {
+    state: &'a mut State,
+    reporter: &'a mut Reporter,
+    instance: &'a Instance<'a>,
+    run_id: &'a str,
+    rows: Vec<Option<i64>>,
+    logs: Vec<Option<PathBuf>>,
+    runner: Runner,
+}
+
+impl Sink for Recorder<'_> {
+    fn event(&mut self, event: RunEvent<'_>) -> std::result::Result<(), String> {
+        let p = self.instance.pipeline;
+        let key = self.instance.key();
+        match event {
+            RunEvent::Starting { task, attempt, log } => {
+                let id = self
+                    .state
+                    .begin_attempt(self.run_id, &p.name, &key, &p.tasks[task].id, attempt, &log.to_string_lossy(), self.runner)
+                    .map_err(|e| e.to_string())?;
+                self.rows[task] = Some(id);
+                self.logs[task] = Some(log.to_path_buf());
+                self.reporter.started(task, attempt);
+            }
+            RunEvent::Spawned { task, pgid, start } => {
+                if let Some(id) = self.rows[task] {
+                    self.state.set_attempt_group(id, pgid, start).map_err(|e| e.to_string())?;
+                }
+            }
+            RunEvent::Finished {
+                task,
+                result,
+                fingerprint,
+                retry_in,
+                ..
+            } => {
+                if let Some(id) = self.rows[task] {
+                    let end = AttemptEnd {
+                        state: result.state,
+                        exit_code: result.exit_code,
+                        signal: result.signal,
+                        duration: result.duration,
+                        error: result.error.clone(),
+                    };
+                    let marker = fingerprint.map(|fp| (p.name.as_str(), key.as_str(), p.tasks[task].id.as_str(), fp, self.run_id));
+                    self.state.finish_attempt(id, &end, marker).map_err(|e| e.to_string())?;
+                }
+                let log = self.logs[task].clone().unwrap_or_default();
+                self.reporter.finished(task, result, retry_in, &log);
+            }
+            RunEvent::InputWaiting { task, wait } => self.reporter.note(&format!(
+                "wait    {}: input not there yet; looking again until {} from now",
+                p.tasks[task].id,
+                crate::duration::human(wait)
+            )),
+            RunEvent::InputArrived { task } => {
+                self.reporter.note(&format!("input   {} is there", p.tasks[task].id));
+                self.reporter.skipped(1);
+            }
+            RunEvent::InputMissing { task, waiting } => {
+                self.reporter.note(&format!(
+                    "MISSING {}: input not there; {} task{} cannot start",
+                    p.tasks[task].id,
+                    waiting.len(),
+                    if waiting.len() == 1 { "" } else { "s" }
+                ));
+                self.reporter.skipped(1 + waiting.len());
+            }
+            RunEvent::Blocked { failed, blocked } => {
+                self.reporter.note(&format!(
+                    "blocked {} task{} that require {}",
+                    blocked.len(),
+                    if blocked.len() == 1 { "" } else { "s" },
+                    p.tasks[failed].id
+                ));
+                self.reporter.skipped(blocked.len());
+            }
+            RunEvent::Stopping { signal, hard } => self.reporter.note(&if hard {
+                format!("{} again: killing every running task now", signal.as_str())
+            } else {
+                format!("{}: stopping running tasks (SIGTERM, then SIGKILL after their grace period); press Ctrl-C again to kill at once", signal.as_str())
+            }),
+        }
+        Ok(())
+    }
+}
+
+/// `20261121T060312Z-4f2a`: sortable, readable, unique enough for one host's runs.
+fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// The exact command that resumes this instance, runnable from any directory.
+fn resume_command(
+    project: &Project,
+    name: &str,
+    path: &std::path::Path,
+    instance: &Instance<'_>,
+    only: &[String],
+) -> String {
+    let q = |s: &str| crate::template::quote(s);
+    let mut cmd = format!("plumb -C {}", q(&project.root.to_string_lossy()));
+    if project.state_dir_explicit {
+        cmd.push_str(&format!(
+            " --state-dir {}",
+            q(&project.state_dir.to_string_lossy())
+        ));
+    }
+    let by_name = project.root.join("pipelines").join(format!("{name}.toml")) == path;
+    let target = if by_name {
+        name.to_string()
+    } else {
+        path.strip_prefix(&project.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| path.to_string_lossy().into_owned())
+    };
+    cmd.push_str(&format!(" run {}", q(&target)));
+    cmd.push_str(&instance.param_args());
+    for o in only {
+        cmd.push_str(&format!(" --only {}", q(o)));
+    }
+    cmd
+}

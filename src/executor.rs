@@ -1,0 +1,629 @@
+//! The dispatcher: runs an instance's pending tasks in dependency order, in parallel.
+//!
+//! One `tokio::select!` loop on a single thread owns every piece of scheduling state and reacts
+//! to four things: an attempt reporting (spawned, finished), a timer (a retry's backoff elapsed,
+//! an external input is due for another look), SIGINT and SIGTERM. Attempts run as their own
+//! futures ([`crate::attempt`]) and only report events.
+//!
+//! Scheduling is linear in tasks plus edges: a [`ReadyQueue`] with dependency counters, and for
+//! each resource pool a heap of tasks parked until the pool has room. A pool's release wakes only
+//! as many parked tasks as it can hold.
+//!
+//! The dispatcher hands every event to a [`Sink`] *before* acting on it, and a task's dependents
+//! are released only after the sink has durably recorded its success: if recording fails, the
+//! task counts as failed. The executor itself never touches storage or the terminal.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::attempt::{self, AttemptEvent, AttemptResult, AttemptSpec, Stop};
+use crate::graph::ReadyQueue;
+use crate::instance::{AttemptVars, Instance};
+use crate::plan::{Plan, TaskState};
+use crate::state::AttemptState;
+
+/// How a task ended up in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Done before this run started.
+    DoneBefore,
+    /// Outside `--only`'s scope.
+    Skipped,
+    /// Not started (yet).
+    Pending,
+    Running,
+    /// Failed an attempt; waiting out the backoff before the next.
+    RetryWait,
+    /// Ran and succeeded in this run.
+    Ran,
+    /// An external input that appeared while the run waited for it.
+    Arrived,
+    Failed,
+    /// Not started: the task at this index failed.
+    Blocked(usize),
+    Missing,
+    /// Not started: the external input at this index is missing.
+    Waiting(usize),
+    Interrupted,
+    /// Not started because the run stopped early (`--fail-fast` or a signal).
+    NotStarted,
+}
+
+/// What the dispatcher reports, in order.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    /// An attempt is about to be spawned. The sink records it first, so that a crash right after
+    /// the spawn still leaves a row that says the task may be running.
+    Starting {
+        task: usize,
+        attempt: u32,
+        log: &'a Path,
+    },
+    /// The attempt's process group exists.
+    Spawned {
+        task: usize,
+        pgid: u32,
+        start: u64,
+    },
+    /// An attempt ended. On success `fingerprint` is set and the sink must commit the marker
+    /// before returning. `retry_in` is set when another attempt will follow.
+    Finished {
+        task: usize,
+        attempt: u32,
+        result: &'a AttemptResult,
+        fingerprint: Option<&'a str>,
+        retry_in: Option<Duration>,
+    },
+    /// An external input is absent; the run polls for it until `deadline`.
+    InputWaiting {
+        task: usize,
+        wait: Duration,
+    },
+    InputArrived {
+        task: usize,
+    },
+    /// An external input is missing for good; `waiting` are the tasks that needed it.
+    InputMissing {
+        task: usize,
+        waiting: &'a [usize],
+    },
+    /// A task failed for good; `blocked` will not start.
+    Blocked {
+        failed: usize,
+        blocked: &'a [usize],
+    },
+    /// A signal arrived: running tasks are being stopped.
+    Stopping {
+        signal: Signal,
+        hard: bool,
+    },
+}
+
+/// Consumes run events: records state, draws progress. An error while recording a success
+/// turns it into a failure.
+pub trait Sink {
+    fn event(&mut self, event: RunEvent<'_>) -> Result<(), String>;
+}
+
+pub struct RunConfig<'a> {
+    pub instance: &'a Instance<'a>,
+    pub root: &'a Path,
+    pub plan: &'a Plan,
+    pub workers: usize,
+    pub fail_fast: bool,
+    pub run_id: &'a str,
+    pub log_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskOutcome {
+    pub fate: Fate,
+    /// Attempts made in this run.
+    pub attempts: u32,
+    pub last: Option<AttemptResult>,
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub tasks: Vec<TaskOutcome>,
+    /// The signal that stopped the run, if one did.
+    pub signal: Option<Signal>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Retry(usize),
+    Poll(usize),
+}
+
+/// Run the plan's pending tasks. Blocks until every one has an outcome.
+pub fn execute(cfg: &RunConfig<'_>, sink: &mut dyn Sink) -> std::io::Result<RunOutcome> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(Dispatcher::new(cfg, sink).run())
+}
+
+struct Dispatcher<'a, 's> {
+    cfg: &'a RunConfig<'a>,
+    sink: &'s mut dyn Sink,
+    tasks: Vec<TaskOutcome>,
+    ready: ReadyQueue,
+    running: usize,
+    pools: Vec<u32>,
+    parked: Vec<BinaryHeap<(i64, Reverse<usize>)>>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    poll_deadline: Vec<Option<Instant>>,
+    failed_any: bool,
+    stopping: Option<Signal>,
+    events_tx: mpsc::UnboundedSender<AttemptEvent>,
+    stop_tx: watch::Sender<Stop>,
+}
+
+impl<'a, 's> Dispatcher<'a, 's> {
+    fn new(cfg: &'a RunConfig<'a>, sink: &'s mut dyn Sink) -> Self {
+        let p = cfg.instance.pipeline;
+        let n = p.tasks.len();
+        let tasks: Vec<TaskOutcome> = cfg
+            .plan
+            .states
+            .iter()
+            .map(|s| TaskOutcome {
+                fate: match s {
+                    TaskState::Done | TaskState::Changed => Fate::DoneBefore,
+                    TaskState::Skipped => Fate::Skipped,
+                    _ => Fate::Pending,
+                },
+                attempts: 0,
+                last: None,
+                log: None,
+            })
+            .collect();
+        let to_run: Vec<bool> = (0..n).map(|t| tasks[t].fate == Fate::Pending).collect();
+        let ready = ReadyQueue::new(
+            &p.graph,
+            |t| !to_run[t] && tasks[t].fate != Fate::Pending,
+            |t| (p.def(t).priority, t),
+        );
+        let (events_tx, _) = mpsc::unbounded_channel();
+        let (stop_tx, _) = watch::channel(Stop::No);
+        Dispatcher {
+            cfg,
+            sink,
+            tasks,
+            ready,
+            running: 0,
+            pools: p.resources.iter().map(|(_, c)| *c).collect(),
+            parked: vec![BinaryHeap::new(); p.resources.len()],
+            timers: BinaryHeap::new(),
+            poll_deadline: vec![None; n],
+            failed_any: false,
+            stopping: None,
+            events_tx,
+            stop_tx,
+        }
+    }
+
+    async fn run(mut self) -> std::io::Result<RunOutcome> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.events_tx = tx;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        loop {
+            self.dispatch();
+            let idle = self.running == 0
+                && self.timers.is_empty()
+                && (self.ready.is_empty() || self.stopping.is_some() || self.halted());
+            if idle {
+                break;
+            }
+            let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
+            tokio::select! {
+                Some(ev) = rx.recv() => self.on_attempt_event(ev),
+                _ = sleep_until_opt(next_timer) => self.on_timer(),
+                _ = sigint.recv() => self.on_signal(Signal::SIGINT),
+                _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
+            }
+        }
+        for t in &mut self.tasks {
+            if matches!(t.fate, Fate::Pending | Fate::RetryWait) {
+                t.fate = if t.attempts > 0 && self.stopping.is_some() {
+                    Fate::Interrupted
+                } else {
+                    Fate::NotStarted
+                };
+            }
+        }
+        Ok(RunOutcome {
+            tasks: self.tasks,
+            signal: self.stopping,
+        })
+    }
+
+    /// `--fail-fast` after a failure: start nothing new.
+    fn halted(&self) -> bool {
+        self.cfg.fail_fast && self.failed_any
+    }
+
+    fn dispatch(&mut self) {
+        if self.stopping.is_some() || self.halted() {
+            return;
+        }
+        let p = self.cfg.instance.pipeline;
+        while self.running < self.cfg.workers {
+            let Some(t) = self.ready.pop() else { break };
+            let def = p.def(t);
+            if def.command.is_none() {
+                self.start_input(t);
+                continue;
+            }
+            if let Some(&(pool, _)) = def
+                .resources
+                .iter()
+                .find(|(pool, amount)| self.pools[*pool] < *amount)
+            {
+                self.parked[pool].push((def.priority, Reverse(t)));
+                continue;
+            }
+            for &(pool, amount) in &def.resources {
+                self.pools[pool] -= amount;
+            }
+            self.start_attempt(t);
+        }
+    }
+
+    fn start_input(&mut self, t: usize) {
+        let def = self.cfg.instance.pipeline.def(t);
+        if self.outputs_exist(t) {
+            let _ = self.sink.event(RunEvent::InputArrived { task: t });
+            self.tasks[t].fate = Fate::Arrived;
+            self.ready.complete(&self.cfg.instance.pipeline.graph, t);
+            return;
+        }
+        match def.wait {
+            Some(wait) => {
+                let _ = self.sink.event(RunEvent::InputWaiting { task: t, wait });
+                self.tasks[t].fate = Fate::Running;
+                self.poll_deadline[t] = Some(Instant::now() + wait);
+                self.timers
+                    .push(Reverse((Instant::now() + poll_interval(wait), Timer::Poll(t))));
+            }
+            None => self.input_missing(t),
+        }
+    }
+
+    fn input_missing(&mut self, t: usize) {
+        self.tasks[t].fate = Fate::Missing;
+        let waiting: Vec<usize> = self
+            .cfg
+            .instance
+            .pipeline
+            .graph
+            .downstream(&[t])
+            .into_iter()
+            .filter(|&d| self.tasks[d].fate == Fate::Pending)
+            .collect();
+        for &d in &waiting {
+            self.tasks[d].fate = Fate::Waiting(t);
+        }
+        let _ = self.sink.event(RunEvent::InputMissing {
+            task: t,
+            waiting: &waiting,
+        });
+    }
+
+    fn outputs_exist(&self, t: usize) -> bool {
+        self.cfg
+            .instance
+            .resolve(t, self.cfg.root, None)
+            .outputs
+            .iter()
+            .all(|o| o.exists())
+    }
+
+    fn start_attempt(&mut self, t: usize) {
+        let inst = self.cfg.instance;
+        let p = inst.pipeline;
+        let def = p.def(t);
+        let attempt = self.tasks[t].attempts + 1;
+        self.tasks[t].attempts = attempt;
+        self.tasks[t].fate = Fate::Running;
+        self.running += 1;
+        let log = self
+            .cfg
+            .log_dir
+            .join(format!("{}.{attempt}.log", p.tasks[t].id.replace('/', "%2F")));
+        self.tasks[t].log = Some(log.clone());
+        let resolved = inst.resolve(
+            t,
+            self.cfg.root,
+            Some(AttemptVars {
+                run_id: self.cfg.run_id,
+                attempt,
+            }),
+        );
+        let mut env = resolved.env;
+        env.push(("PLUMB_PIPELINE".into(), p.name.clone()));
+        env.push(("PLUMB_TASK".into(), p.tasks[t].id.clone()));
+        env.push(("PLUMB_RUN_ID".into(), self.cfg.run_id.to_string()));
+        env.push(("PLUMB_ATTEMPT".into(), attempt.to_string()));
+        for (k, v) in &inst.params {
+            env.push((format!("PLUMB_PARAM_{}", k.to_uppercase()), v.clone()));
+        }
+        let spec = AttemptSpec {
+            task: t,
+            command: resolved.command.expect("only tasks with a command get attempts"),
+            check: resolved.check,
+            outputs: resolved.outputs,
+            env,
+            cwd: resolved.cwd,
+            log_path: log.clone(),
+            timeout: def.timeout,
+            grace: def.grace,
+            header: format!(
+                "# plumb: {} task {} attempt {attempt} of {}, run {}, started {}",
+                inst.label(),
+                p.tasks[t].id,
+                def.retries + 1,
+                self.cfg.run_id,
+                chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z")
+            ),
+        };
+        if let Err(e) = self.sink.event(RunEvent::Starting {
+            task: t,
+            attempt,
+            log: &log,
+        }) {
+            // Without a row recording it, the attempt must not run.
+            self.running -= 1;
+            self.release(t);
+            let result = AttemptResult {
+                state: AttemptState::Failed,
+                exit_code: None,
+                signal: None,
+                duration: Duration::ZERO,
+                error: Some(format!("could not record the attempt: {e}")),
+            };
+            self.fail(t, result);
+            return;
+        }
+        tokio::spawn(attempt::run(
+            spec,
+            self.events_tx.clone(),
+            self.stop_tx.subscribe(),
+        ));
+    }
+
+    fn release(&mut self, t: usize) {
+        let def = self.cfg.instance.pipeline.def(t);
+        for &(pool, amount) in &def.resources {
+            self.pools[pool] += amount;
+            // Wake as many parked tasks as the pool can now hold, best first.
+            let mut room = self.pools[pool];
+            while let Some(&(_, Reverse(w))) = self.parked[pool].peek() {
+                let need = self
+                    .cfg
+                    .instance
+                    .pipeline
+                    .def(w)
+                    .resources
+                    .iter()
+                    .find(|(p, _)| *p == pool)
+                    .map_or(0, |r| r.1);
+                if need > room {
+                    break;
+                }
+                room -= need;
+                self.parked[pool].pop();
+                self.ready.push_back(w);
+            }
+        }
+    }
+
+    fn on_attempt_event(&mut self, ev: AttemptEvent) {
+        match ev {
+            AttemptEvent::Spawned { task, pgid, start } => {
+                let _ = self.sink.event(RunEvent::Spawned { task, pgid, start });
+            }
+            AttemptEvent::Finished { task, result } => {
+                self.running -= 1;
+                self.release(task);
+                self.finished(task, result);
+            }
+        }
+    }
+
+    fn finished(&mut self, t: usize, result: AttemptResult) {
+        let attempt = self.tasks[t].attempts;
+        if result.state == AttemptState::Success {
+            let fp = &self.cfg.plan.fingerprints[t];
+            let recorded = self.sink.event(RunEvent::Finished {
+                task: t,
+                attempt,
+                result: &result,
+                fingerprint: Some(fp),
+                retry_in: None,
+            });
+            match recorded {
+                Ok(()) => {
+                    self.tasks[t].fate = Fate::Ran;
+                    self.tasks[t].last = Some(result);
+                    self.ready.complete(&self.cfg.instance.pipeline.graph, t);
+                }
+                Err(e) => {
+                    let failed = AttemptResult {
+                        state: AttemptState::Failed,
+                        error: Some(format!("succeeded, but its marker could not be recorded: {e}")),
+                        ..result
+                    };
+                    self.fail(t, failed);
+                }
+            }
+            return;
+        }
+        let def = self.cfg.instance.pipeline.def(t);
+        let may_retry = result.state != AttemptState::Interrupted
+            && attempt <= def.retries
+            && self.stopping.is_none()
+            && !self.halted();
+        if may_retry {
+            let delay = backoff(def.retry_delay, def.max_retry_delay, attempt);
+            let _ = self.sink.event(RunEvent::Finished {
+                task: t,
+                attempt,
+                result: &result,
+                fingerprint: None,
+                retry_in: Some(delay),
+            });
+            self.tasks[t].fate = Fate::RetryWait;
+            self.tasks[t].last = Some(result);
+            self.timers
+                .push(Reverse((Instant::now() + delay, Timer::Retry(t))));
+            return;
+        }
+        if result.state == AttemptState::Interrupted {
+            let _ = self.sink.event(RunEvent::Finished {
+                task: t,
+                attempt,
+                result: &result,
+                fingerprint: None,
+                retry_in: None,
+            });
+            self.tasks[t].fate = Fate::Interrupted;
+            self.tasks[t].last = Some(result);
+            return;
+        }
+        self.fail(t, result);
+    }
+
+    /// `t` failed for good: record it and block everything downstream.
+    fn fail(&mut self, t: usize, result: AttemptResult) {
+        let attempt = self.tasks[t].attempts;
+        let _ = self.sink.event(RunEvent::Finished {
+            task: t,
+            attempt,
+            result: &result,
+            fingerprint: None,
+            retry_in: None,
+        });
+        self.tasks[t].fate = Fate::Failed;
+        self.tasks[t].last = Some(result);
+        self.failed_any = true;
+        let blocked: Vec<usize> = self
+            .cfg
+            .instance
+            .pipeline
+            .graph
+            .downstream(&[t])
+            .into_iter()
+            .filter(|&d| self.tasks[d].fate == Fate::Pending)
+            .collect();
+        for &d in &blocked {
+            self.tasks[d].fate = Fate::Blocked(t);
+        }
+        if !blocked.is_empty() {
+            let _ = self.sink.event(RunEvent::Blocked {
+                failed: t,
+                blocked: &blocked,
+            });
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::Retry(t) => {
+                    if self.stopping.is_some() || self.halted() {
+                        let last = self.tasks[t]
+                            .last
+                            .clone()
+                            .expect("a task waiting to retry has failed once");
+                        self.fail(t, last);
+                    } else {
+                        self.tasks[t].fate = Fate::Pending;
+                        self.ready.push_back(t);
+                    }
+                }
+                Timer::Poll(t) => {
+                    if self.outputs_exist(t) {
+                        let _ = self.sink.event(RunEvent::InputArrived { task: t });
+                        self.tasks[t].fate = Fate::Arrived;
+                        self.ready.complete(&self.cfg.instance.pipeline.graph, t);
+                    } else if self.stopping.is_some() || self.poll_deadline[t].is_some_and(|d| now >= d) {
+                        self.input_missing(t);
+                    } else {
+                        let wait = self.cfg.instance.pipeline.def(t).wait.unwrap_or_default();
+                        self.timers
+                            .push(Reverse((now + poll_interval(wait), Timer::Poll(t))));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: Signal) {
+        let hard = self.stopping.is_some();
+        if !hard {
+            self.stopping = Some(sig);
+        }
+        let _ = self.sink.event(RunEvent::Stopping { signal: sig, hard });
+        let _ = self.stop_tx.send(if hard { Stop::Kill } else { Stop::Terminate });
+        // Nothing waits any longer: backoffs end as failures, inputs as missing.
+        let pending: Vec<Timer> = self.timers.drain().map(|Reverse((_, t))| t).collect();
+        for timer in pending {
+            match timer {
+                Timer::Retry(t) => {
+                    self.tasks[t].fate = Fate::Interrupted;
+                }
+                Timer::Poll(t) => self.input_missing(t),
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How often an external input is looked for while the run waits for it.
+fn poll_interval(wait: Duration) -> Duration {
+    (wait / 20).clamp(Duration::from_millis(100), Duration::from_secs(30))
+}
+
+/// Delay before attempt `failed + 1`: `retry_delay` doubled for each failure after the first,
+/// capped at `max_retry_delay`.
+pub fn backoff(base: Duration, max: Duration, failed: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failed.saturating_sub(1));
+    base.checked_mul(factor).unwrap_or(max).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(10), s(600), 1), s(10));
+        assert_eq!(backoff(s(10), s(600), 2), s(20));
+        assert_eq!(backoff(s(10), s(600), 3), s(40));
+        assert_eq!(backoff(s(10), s(600), 7), s(600));
+        assert_eq!(backoff(s(10), s(600), 40), s(600));
+    }
+}

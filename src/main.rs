@@ -1,0 +1,40 @@
+//! The `plumb` binary: parse the command line, set up logging, run the command, map the result
+//! to an exit code. Everything else lives in the library.
+
+use clap::Parser;
+
+use plumb::cli::{Cli, LogFormat};
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let code = match plumb::commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", render_error(&e));
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn render_error(e: &plumb::error::Error) -> String {
+    match e {
+        // Diagnostics render themselves, `error:` prefix included.
+        plumb::error::Error::Invalid(_) => e.to_string(),
+        _ => format!("error: {e}"),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLUMB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,1043 @@
+//! A validated pipeline: every value checked, `foreach` expanded, the graph built.
+//!
+//! This is the second loading phase. It takes the shapes read by [`crate::spec`] and checks what
+//! they mean: durations have units, names refer to things that exist, placeholders are known,
+//! schedules and zones parse, resources fit their pools, and the graph has no cycle. Every problem
+//! is collected with the span it is about; a pipeline either loads completely or not at all.
+//!
+//! Templates are kept unrendered here: params are bound later, per instance
+//! ([`crate::instance`]), and `run_id`/`attempt` per attempt.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use toml::Spanned;
+
+use crate::diag::{Diagnostic, FileDiagnostics, SourceFile, did_you_mean};
+use crate::duration::{self, RawDuration};
+use crate::graph::Graph;
+use crate::schedule::{self, Schedule};
+use crate::spec::{self, CommandRaw, DefaultsSection, ParamRaw, PipelineFile, ProjectFile, TaskSection};
+use crate::template::{Template, is_identifier};
+
+/// Placeholders every task can use besides params and `foreach` variables.
+pub const BUILTINS: &[&str] = &["pipeline", "task", "run_id", "attempt", "scheduled_time"];
+/// Events an alert can be sent for.
+pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery"];
+
+#[derive(Debug)]
+pub struct Pipeline {
+    pub name: String,
+    /// Absolute path of the pipeline file.
+    pub path: PathBuf,
+    pub description: Option<String>,
+    pub schedule: Option<Schedule>,
+    pub timezone: Tz,
+    pub workers: Option<usize>,
+    pub catchup: Catchup,
+    pub catchup_window: Duration,
+    pub max_active_runs: usize,
+    pub params: Vec<Param>,
+    /// Resource pools: name and capacity, in file order.
+    pub resources: Vec<(String, u32)>,
+    pub alerts: Alerts,
+    /// One definition per `[tasks.ID]`.
+    pub defs: Vec<TaskDef>,
+    /// Expanded tasks in declaration order; indices are the graph's node ids.
+    pub tasks: Vec<Task>,
+    pub index: HashMap<String, usize>,
+    pub graph: Graph,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Catchup {
+    Latest,
+    All,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub kind: ParamKind,
+    pub default: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    String,
+    Date,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Alerts {
+    pub email: Vec<String>,
+    pub on: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executor {
+    Local,
+    Slurm,
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    Shell(Template),
+    Argv(Vec<Template>),
+}
+
+/// What one `[tasks.ID]` says, with defaults applied.
+#[derive(Debug, Clone)]
+pub struct TaskDef {
+    pub name: String,
+    pub description: Option<String>,
+    /// `None`: an external input, done when its outputs exist.
+    pub command: Option<Command>,
+    pub check: Option<Command>,
+    pub outputs: Vec<Template>,
+    pub env: Vec<(String, Template)>,
+    pub cwd: Option<Template>,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub max_retry_delay: Duration,
+    /// (pool index, amount)
+    pub resources: Vec<(usize, u32)>,
+    pub priority: i64,
+    pub sla: Option<Duration>,
+    pub wait: Option<Duration>,
+    pub executor: Executor,
+}
+
+/// One node of the graph: a definition, bound to one combination of `foreach` values.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub def: usize,
+    pub vars: Vec<(String, String)>,
+}
+
+impl Pipeline {
+    /// Load and check a pipeline file. `display` is the path to show in errors.
+    pub fn load(
+        path: &Path,
+        display: &Path,
+        project: &ProjectFile,
+    ) -> Result<Pipeline, Box<FileDiagnostics>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(Box::new(FileDiagnostics {
+                    source: SourceFile::new(display, String::new()),
+                    items: vec![Diagnostic::new(format!("cannot read pipeline file: {e}"))],
+                }));
+            }
+        };
+        Self::from_text(path, display, text, project)
+    }
+
+    pub fn from_text(
+        path: &Path,
+        display: &Path,
+        text: String,
+        project: &ProjectFile,
+    ) -> Result<Pipeline, Box<FileDiagnostics>> {
+        let mut diags = Vec::new();
+        let file = spec::parse_pipeline(&text, &mut diags);
+        let source = SourceFile::new(display, text);
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pipeline = file.map(|file| {
+            let mut b = Builder {
+                source: &source,
+                diags: &mut diags,
+                seen: HashSet::new(),
+            };
+            b.build(name, path, file, project)
+        });
+        match pipeline {
+            Some(p) if diags.is_empty() => Ok(p),
+            _ => Err(Box::new(FileDiagnostics { source, items: diags })),
+        }
+    }
+
+    pub fn def(&self, task: usize) -> &TaskDef {
+        &self.defs[self.tasks[task].def]
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+struct Builder<'a> {
+    source: &'a SourceFile,
+    diags: &'a mut Vec<Diagnostic>,
+    /// (message, span start) of every error so far: a shared setting or a `foreach` task
+    /// repeats the same mistake once per task, and it is reported once.
+    seen: HashSet<(String, usize)>,
+}
+
+/// Task settings after `[defaults]` (from plumb.toml, then the pipeline) are applied.
+#[derive(Default, Clone)]
+struct Inherited {
+    timeout: Option<Spanned<RawDuration>>,
+    grace: Option<Spanned<RawDuration>>,
+    retries: Option<Spanned<i64>>,
+    retry_delay: Option<Spanned<RawDuration>>,
+    max_retry_delay: Option<Spanned<RawDuration>>,
+    sla: Option<Spanned<RawDuration>>,
+    env: Vec<(String, Spanned<String>)>,
+    cwd: Option<Spanned<String>>,
+    executor: Option<Spanned<String>>,
+}
+
+impl Inherited {
+    /// Layer `d` over `self`. Spans from plumb.toml point into another file, so project
+    /// defaults are checked when plumb.toml loads and only their values are carried here.
+    fn layer(&mut self, d: &DefaultsSection) {
+        fn pick<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
+            if b.is_some() {
+                a.clone_from(b);
+            }
+        }
+        pick(&mut self.timeout, &d.timeout);
+        pick(&mut self.grace, &d.grace);
+        pick(&mut self.retries, &d.retries);
+        pick(&mut self.retry_delay, &d.retry_delay);
+        pick(&mut self.max_retry_delay, &d.max_retry_delay);
+        pick(&mut self.sla, &d.sla);
+        pick(&mut self.cwd, &d.cwd);
+        pick(&mut self.executor, &d.executor);
+        for (k, v) in d.env.iter().flatten() {
+            self.env.retain(|(ek, _)| ek != k);
+            self.env.push((k.clone(), v.clone()));
+        }
+    }
+}
+
+impl Builder<'_> {
+    fn error(&mut self, d: Diagnostic) {
+        let key = (d.message.clone(), d.span.as_ref().map_or(0, |s| s.start));
+        if self.seen.insert(key) {
+            self.diags.push(d);
+        }
+    }
+
+    fn build(&mut self, name: String, path: &Path, file: PipelineFile, project: &ProjectFile) -> Pipeline {
+        let p = &file.pipeline;
+        let schedule = p
+            .schedule
+            .as_ref()
+            .and_then(|s| match Schedule::parse(s.get_ref()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.error(
+                        Diagnostic::new(format!("invalid schedule \"{}\": {e}", s.get_ref()))
+                            .at(s.span())
+                            .help("write a crontab line like \"0 2 * * *\" (02:00 daily) or \"@daily\""),
+                    );
+                    None
+                }
+            });
+        let timezone = match &p.timezone {
+            Some(z) => schedule::parse_zone(z.get_ref()).unwrap_or_else(|e| {
+                self.error(
+                    Diagnostic::new(e)
+                        .at(z.span())
+                        .help("use an IANA zone name such as \"Europe/Berlin\" or \"UTC\""),
+                );
+                Tz::UTC
+            }),
+            None => Tz::UTC,
+        };
+        let workers = p.workers.as_ref().and_then(|w| self.positive(w, "`workers`"));
+        let max_active_runs = p
+            .max_active_runs
+            .as_ref()
+            .and_then(|w| self.positive(w, "`max_active_runs`"))
+            .unwrap_or(1);
+        let catchup = match p.catchup.as_ref() {
+            None => Catchup::Latest,
+            Some(c) => match c.get_ref().as_str() {
+                "latest" => Catchup::Latest,
+                "all" => Catchup::All,
+                "none" => Catchup::None,
+                other => {
+                    self.error(self.choice_error("catchup", other, c.span(), &["latest", "all", "none"]));
+                    Catchup::Latest
+                }
+            },
+        };
+        let catchup_window = self
+            .duration(p.catchup_window.as_ref(), "catchup_window")
+            .unwrap_or(Duration::from_secs(7 * 86400));
+        if let Some(e) = &p.executor {
+            self.executor(e);
+        }
+
+        let params = self.params(&file.params);
+        let resources = self.resources(&file.resources);
+        let alerts = self.alerts(project, file.alerts.as_ref());
+
+        // Project defaults were checked when plumb.toml loaded (their spans point into that
+        // file); the pipeline's own [defaults] are layered over them.
+        let mut inherited = Inherited::default();
+        inherited.layer(&project.defaults);
+        inherited.layer(&file.defaults);
+        if inherited.executor.is_none() {
+            inherited.executor = p.executor.clone();
+        }
+
+        let param_names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        let mut defs = Vec::with_capacity(file.tasks.len());
+        let mut tasks: Vec<Task> = Vec::with_capacity(file.tasks.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(file.tasks.len());
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::with_capacity(file.tasks.len());
+        let mut def_spans = Vec::with_capacity(file.tasks.len());
+        for (key, section) in &file.tasks {
+            let id = key.get_ref();
+            if !is_identifier(id) {
+                self.error(
+                    Diagnostic::new(format!("task id `{id}` is not a plain identifier"))
+                        .at(key.span())
+                        .help("use letters, digits, `_` and `-`, starting with a letter or `_`"),
+                );
+                continue;
+            }
+            let vars = self.foreach(section, &param_names);
+            let def = self.task_def(id, section, &inherited, &resources, &param_names, &vars);
+            let def_index = defs.len();
+            defs.push(def);
+            def_spans.push((key.span(), section.clone()));
+            let mut ids = Vec::new();
+            for combo in cross_product(&vars) {
+                let task_id = if combo.is_empty() {
+                    id.clone()
+                } else {
+                    let inner: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{id}[{}]", inner.join(","))
+                };
+                let i = tasks.len();
+                if index.insert(task_id.clone(), i).is_some() {
+                    self.error(
+                        Diagnostic::new(format!("task `{task_id}` is defined twice"))
+                            .at(key.span())
+                            .help("foreach values must be distinct"),
+                    );
+                }
+                ids.push(i);
+                tasks.push(Task {
+                    id: task_id,
+                    def: def_index,
+                    vars: combo,
+                });
+            }
+            by_name.insert(id.clone(), ids);
+        }
+
+        let deps = self.requires(&tasks, &def_spans, &index, &by_name);
+        let graph = Graph::new(tasks.len(), deps.iter().map(|d| d.iter().map(|(t, _)| *t)));
+        for cycle in graph.cycles() {
+            self.cycle_error(&cycle, &tasks, &deps, &def_spans);
+        }
+
+        Pipeline {
+            name,
+            path: path.to_path_buf(),
+            description: p.description.as_ref().map(|d| d.get_ref().clone()),
+            schedule,
+            timezone,
+            workers,
+            catchup,
+            catchup_window,
+            max_active_runs,
+            params,
+            resources,
+            alerts,
+            defs,
+            tasks,
+            index,
+            graph,
+        }
+    }
+
+    fn positive(&mut self, v: &Spanned<i64>, what: &str) -> Option<usize> {
+        match usize::try_from(*v.get_ref()) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.error(Diagnostic::new(format!("{what} must be at least 1")).at(v.span()));
+                None
+            }
+        }
+    }
+
+    fn choice_error(&self, key: &str, got: &str, span: Range<usize>, choices: &[&str]) -> Diagnostic {
+        let d = Diagnostic::new(format!("`{key}` cannot be \"{got}\"")).at(span);
+        match did_you_mean(got, choices.iter().copied()) {
+            Some(s) => d.label(format!("did you mean \"{s}\"?")),
+            None => d.help(format!("one of: {}", choices.join(", "))),
+        }
+    }
+
+    fn executor(&mut self, e: &Spanned<String>) -> Executor {
+        match e.get_ref().as_str() {
+            "local" => Executor::Local,
+            "slurm" => Executor::Slurm,
+            other => {
+                let d = self.choice_error("executor", other, e.span(), &["local", "slurm"]);
+                self.error(d);
+                Executor::Local
+            }
+        }
+    }
+
+    fn duration(&mut self, raw: Option<&Spanned<RawDuration>>, key: &str) -> Option<Duration> {
+        let raw = raw?;
+        match duration::parse(raw.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(
+                    Diagnostic::new(format!("`{key}`: {}", e.message))
+                        .at(raw.span())
+                        .help(e.help),
+                );
+                None
+            }
+        }
+    }
+
+    fn params(&mut self, raw: &[(Spanned<String>, Spanned<ParamRaw>)]) -> Vec<Param> {
+        let mut out = Vec::new();
+        for (key, value) in raw {
+            let name = key.get_ref();
+            if !is_identifier(name) {
+                self.error(
+                    Diagnostic::new(format!("param name `{name}` is not a plain identifier")).at(key.span()),
+                );
+                continue;
+            }
+            if BUILTINS.contains(&name.as_str()) {
+                self.error(
+                    Diagnostic::new(format!(
+                        "param `{name}` hides the built-in placeholder of that name"
+                    ))
+                    .at(key.span())
+                    .help("rename the param"),
+                );
+                continue;
+            }
+            let param = match value.get_ref() {
+                ParamRaw::Plain(s) => Param {
+                    name: name.clone(),
+                    kind: ParamKind::String,
+                    default: Some(s.clone()),
+                    description: None,
+                },
+                ParamRaw::Typed(t) => {
+                    let kind = match t.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+                        None | Some(("string", _)) => ParamKind::String,
+                        Some(("date", _)) => ParamKind::Date,
+                        Some((other, span)) => {
+                            let d = self.choice_error("type", other, span, &["string", "date"]);
+                            self.error(d);
+                            ParamKind::String
+                        }
+                    };
+                    if let (ParamKind::Date, Some(d)) = (kind, &t.default) {
+                        if let Err(e) = check_date_value(d.get_ref()) {
+                            self.error(
+                                Diagnostic::new(format!("default of param `{name}`: {e}"))
+                                    .at(d.span())
+                                    .help("write \"today\", \"yesterday\" or a date like \"2026-11-20\""),
+                            );
+                        }
+                    }
+                    Param {
+                        name: name.clone(),
+                        kind,
+                        default: t.default.as_ref().map(|d| d.get_ref().clone()),
+                        description: t.description.as_ref().map(|d| d.get_ref().clone()),
+                    }
+                }
+            };
+            out.push(param);
+        }
+        out
+    }
+
+    fn resources(&mut self, raw: &[(Spanned<String>, Spanned<i64>)]) -> Vec<(String, u32)> {
+        let mut out = Vec::new();
+        for (key, n) in raw {
+            if !is_identifier(key.get_ref()) {
+                self.error(
+                    Diagnostic::new(format!(
+                        "resource name `{}` is not a plain identifier",
+                        key.get_ref()
+                    ))
+                    .at(key.span()),
+                );
+            }
+            match u32::try_from(*n.get_ref()) {
+                Ok(c) if c > 0 => out.push((key.get_ref().clone(), c)),
+                _ => self.error(
+                    Diagnostic::new(format!("resource `{}` must hold at least 1", key.get_ref()))
+                        .at(n.span()),
+                ),
+            }
+        }
+        out
+    }
+
+    fn alerts(&mut self, project: &ProjectFile, own: Option<&spec::AlertsSection>) -> Alerts {
+        let mut alerts = Alerts {
+            email: Vec::new(),
+            on: vec!["failure".to_string()],
+        };
+        if let Some(p) = &project.alerts {
+            if let Some(e) = &p.email {
+                alerts.email = e.get_ref().0.clone();
+            }
+            if let Some(on) = &p.on {
+                alerts.on = on.iter().map(|s| s.get_ref().clone()).collect();
+            }
+        }
+        if let Some(a) = own {
+            if let Some(e) = &a.email {
+                for addr in &e.get_ref().0 {
+                    if !addr.contains('@') {
+                        self.error(
+                            Diagnostic::new(format!("\"{addr}\" is not an e-mail address")).at(e.span()),
+                        );
+                    }
+                }
+                alerts.email = e.get_ref().0.clone();
+            }
+            if let Some(on) = &a.on {
+                for ev in on {
+                    if !ALERT_EVENTS.contains(&ev.get_ref().as_str()) {
+                        let d = self.choice_error("on", ev.get_ref(), ev.span(), ALERT_EVENTS);
+                        self.error(d);
+                    }
+                }
+                alerts.on = on.iter().map(|s| s.get_ref().clone()).collect();
+            }
+        }
+        alerts
+    }
+
+    fn foreach(&mut self, t: &TaskSection, params: &[&str]) -> Vec<(String, Vec<String>)> {
+        let Some(fe) = &t.foreach else {
+            return Vec::new();
+        };
+        let mut vars = Vec::new();
+        if fe.get_ref().is_empty() {
+            self.error(Diagnostic::new("`foreach` has no variables").at(fe.span()));
+        }
+        for (var, values) in fe.get_ref() {
+            if !is_identifier(var) || BUILTINS.contains(&var.as_str()) || params.contains(&var.as_str()) {
+                self.error(
+                    Diagnostic::new(format!(
+                        "foreach variable `{var}` must be a plain identifier that is not a param or built-in"
+                    ))
+                    .at(values.span()),
+                );
+                continue;
+            }
+            if values.get_ref().is_empty() {
+                self.error(
+                    Diagnostic::new(format!("foreach variable `{var}` has an empty list"))
+                        .at(values.span())
+                        .help("give at least one value; a task with no instances would silently never run"),
+                );
+                continue;
+            }
+            let mut seen = HashSet::new();
+            let mut list = Vec::new();
+            for v in values.get_ref() {
+                let s = &v.get_ref().0;
+                if !seen.insert(s.clone()) {
+                    self.error(Diagnostic::new(format!("foreach value \"{s}\" appears twice")).at(v.span()));
+                } else if s.contains(['[', ']', ',', '=', '/']) || s.is_empty() {
+                    self.error(
+                        Diagnostic::new(format!("foreach value \"{s}\" cannot be part of a task id"))
+                            .at(v.span())
+                            .help("values must be non-empty and free of `[`, `]`, `,`, `=` and `/`"),
+                    );
+                } else {
+                    list.push(s.clone());
+                }
+            }
+            vars.push((var.clone(), list));
+        }
+        vars
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn task_def(
+        &mut self,
+        id: &str,
+        t: &TaskSection,
+        inherited: &Inherited,
+        pools: &[(String, u32)],
+        params: &[&str],
+        vars: &[(String, Vec<String>)],
+    ) -> TaskDef {
+        let mut known: Vec<&str> = params.to_vec();
+        known.extend(BUILTINS);
+        known.extend(vars.iter().map(|(v, _)| v.as_str()));
+        let what = format!("task `{id}`");
+
+        let pick_dur = |own: &Option<Spanned<RawDuration>>, inh: &Option<Spanned<RawDuration>>| {
+            own.clone().or_else(|| inh.clone())
+        };
+        let timeout = self.duration(pick_dur(&t.timeout, &inherited.timeout).as_ref(), "timeout");
+        if timeout == Some(Duration::ZERO) {
+            if let Some(s) = t.timeout.as_ref().or(inherited.timeout.as_ref()) {
+                self.error(Diagnostic::new("`timeout` must be longer than 0s").at(s.span()));
+            }
+        }
+        let grace = self
+            .duration(pick_dur(&t.grace, &inherited.grace).as_ref(), "grace")
+            .unwrap_or(Duration::from_secs(10));
+        let retry_delay = self
+            .duration(
+                pick_dur(&t.retry_delay, &inherited.retry_delay).as_ref(),
+                "retry_delay",
+            )
+            .unwrap_or(Duration::from_secs(10));
+        let max_retry_delay = self
+            .duration(
+                pick_dur(&t.max_retry_delay, &inherited.max_retry_delay).as_ref(),
+                "max_retry_delay",
+            )
+            .unwrap_or(Duration::from_secs(600));
+        let sla = self.duration(pick_dur(&t.sla, &inherited.sla).as_ref(), "sla");
+        let wait = self.duration(t.wait.as_ref(), "wait");
+        let retries = match t.retries.as_ref().or(inherited.retries.as_ref()) {
+            None => 0,
+            Some(r) => match u32::try_from(*r.get_ref()) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.error(Diagnostic::new("`retries` must be 0 or more").at(r.span()));
+                    0
+                }
+            },
+        };
+        let executor = match t.executor.as_ref().or(inherited.executor.as_ref()) {
+            Some(e) => self.executor(e),
+            None => Executor::Local,
+        };
+
+        let command = t
+            .command
+            .as_ref()
+            .map(|c| self.command(c, "command", &what, &known));
+        let check = t.check.as_ref().map(|c| self.command(c, "check", &what, &known));
+        let outputs = t
+            .outputs
+            .iter()
+            .flatten()
+            .filter_map(|o| self.template(o, "outputs", &what, &known))
+            .collect();
+        let mut env = Vec::new();
+        let own_env = t.env.iter().flatten().map(|(k, v)| (k.clone(), v.clone()));
+        let mut merged: Vec<(String, Spanned<String>)> = inherited.env.clone();
+        for (k, v) in own_env {
+            merged.retain(|(ek, _)| ek != &k);
+            merged.push((k, v));
+        }
+        for (k, v) in &merged {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                self.error(
+                    Diagnostic::new(format!("`{k}` is not a valid environment variable name")).at(v.span()),
+                );
+                continue;
+            }
+            if let Some(tpl) = self.template(v, "env", &what, &known) {
+                env.push((k.clone(), tpl));
+            }
+        }
+        let cwd = t
+            .cwd
+            .as_ref()
+            .or(inherited.cwd.as_ref())
+            .and_then(|c| self.template(c, "cwd", &what, &known));
+
+        let mut resources = Vec::new();
+        if let Some(res) = &t.resources {
+            for (name, amount) in res.get_ref() {
+                let Some(pool) = pools.iter().position(|(n, _)| n == name) else {
+                    let d = Diagnostic::new(format!("{what} uses resource `{name}`, which is not declared"))
+                        .at(amount.span());
+                    let d = match did_you_mean(name, pools.iter().map(|(n, _)| n.as_str())) {
+                        Some(s) => d.label(format!("did you mean `{s}`?")),
+                        None => d.help(format!("declare it under [resources], e.g. `{name} = 1`")),
+                    };
+                    self.error(d);
+                    continue;
+                };
+                let cap = pools[pool].1;
+                match u32::try_from(*amount.get_ref()) {
+                    Ok(a) if a >= 1 && a <= cap => resources.push((pool, a)),
+                    Ok(a) if a > cap => self.error(
+                        Diagnostic::new(format!(
+                            "{what} asks for {a} of resource `{name}`, but the pool holds only {cap}"
+                        ))
+                        .at(amount.span())
+                        .help("the task could never start; lower the amount or raise the pool"),
+                    ),
+                    _ => self.error(
+                        Diagnostic::new(format!("{what} must ask for at least 1 of resource `{name}`"))
+                            .at(amount.span()),
+                    ),
+                }
+            }
+        }
+
+        if command.is_none() {
+            let external_only = "a task without `command` is an external input";
+            if t.outputs.as_ref().is_none_or(|o| o.is_empty()) {
+                self.error(
+                    Diagnostic::new(format!("{what} has neither `command` nor `outputs`"))
+                        .at(t
+                            .requires
+                            .as_ref()
+                            .and_then(|r| r.first())
+                            .map_or(0..0, |r| r.span()))
+                        .help(format!(
+                            "{external_only}, done when its `outputs` exist: give it `outputs` or a `command`"
+                        )),
+                );
+            }
+            for (key, span) in [
+                ("check", t.check.as_ref().map(|c| c.span())),
+                ("retries", t.retries.as_ref().map(|c| c.span())),
+                ("timeout", t.timeout.as_ref().map(|c| c.span())),
+                ("sla", t.sla.as_ref().map(|c| c.span())),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        Diagnostic::new(format!("`{key}` needs a `command`"))
+                            .at(span)
+                            .help(format!(
+                                "{external_only}; it runs nothing, so `{key}` has no meaning"
+                            )),
+                    );
+                }
+            }
+        } else if let Some(w) = &t.wait {
+            self.error(
+                Diagnostic::new("`wait` applies only to tasks without `command` (external inputs)")
+                    .at(w.span())
+                    .help("a task with a command waits for its `requires` anyway"),
+            );
+        }
+
+        TaskDef {
+            name: id.to_string(),
+            description: t.description.as_ref().map(|d| d.get_ref().clone()),
+            command,
+            check,
+            outputs,
+            env,
+            cwd,
+            timeout,
+            grace,
+            retries,
+            retry_delay,
+            max_retry_delay,
+            resources,
+            priority: t.priority.as_ref().map_or(0, |p| *p.get_ref()),
+            sla,
+            wait,
+            executor,
+        }
+    }
+
+    fn command(&mut self, c: &Spanned<CommandRaw>, key: &str, what: &str, known: &[&str]) -> Command {
+        match c.get_ref() {
+            CommandRaw::Shell(s) => {
+                if s.trim().is_empty() {
+                    self.error(Diagnostic::new(format!("`{key}` of {what} is empty")).at(c.span()));
+                }
+                let s = Spanned::new(c.span(), s.clone());
+                Command::Shell(
+                    self.template(&s, key, what, known)
+                        .unwrap_or_else(|| Template::parse("").expect("empty")),
+                )
+            }
+            CommandRaw::Argv(items) => {
+                if items.is_empty() {
+                    self.error(Diagnostic::new(format!("`{key}` of {what} is an empty array")).at(c.span()));
+                }
+                Command::Argv(
+                    items
+                        .iter()
+                        .map(|i| {
+                            self.template(i, key, what, known)
+                                .unwrap_or_else(|| Template::parse("").expect("empty"))
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// Parse a template and check its placeholders, pointing errors at the placeholder itself.
+    fn template(&mut self, s: &Spanned<String>, key: &str, what: &str, known: &[&str]) -> Option<Template> {
+        match Template::parse(s.get_ref()) {
+            Err(e) => {
+                let at = self.inner_span(s, &e.at);
+                self.error(Diagnostic::new(format!("in `{key}` of {what}: {}", e.message)).at(at));
+                None
+            }
+            Ok(t) => {
+                for (name, at) in t.placeholders() {
+                    if !known.contains(&name) {
+                        let d = Diagnostic::new(format!(
+                            "unknown placeholder `{{{{{name}}}}}` in `{key}` of {what}"
+                        ))
+                        .at(self.inner_span(s, at));
+                        let d = match did_you_mean(name, known.iter().copied()) {
+                            Some(k) => d.label(format!("did you mean `{{{{{k}}}}}`?")),
+                            None => d.help(format!("known here: {}", known.join(", "))),
+                        };
+                        self.error(d);
+                    }
+                }
+                Some(t)
+            }
+        }
+    }
+
+    /// Map a byte range inside a string's value to the file, when the string is written without
+    /// escapes (the usual case); otherwise point at the whole string.
+    fn inner_span(&self, s: &Spanned<String>, r: &Range<usize>) -> Range<usize> {
+        let span = s.span();
+        let raw = self.source.text.get(span.clone()).unwrap_or("");
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3
+        } else {
+            1
+        };
+        let start = span.start + quote;
+        match self.source.text.get(start..start + s.get_ref().len()) {
+            Some(t) if t == s.get_ref() => start + r.start..start + r.end,
+            _ => span,
+        }
+    }
+
+    /// Resolve every task's `requires` to task indices, with the span of the entry.
+    fn requires(
+        &mut self,
+        tasks: &[Task],
+        defs: &[(Range<usize>, TaskSection)],
+        index: &HashMap<String, usize>,
+        by_name: &HashMap<String, Vec<usize>>,
+    ) -> Vec<Vec<(usize, Range<usize>)>> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let mut deps = Vec::new();
+            let section = &defs[task.def].1;
+            for req in section.requires.iter().flatten() {
+                let text = match Template::parse(req.get_ref()) {
+                    Ok(t) => {
+                        let bad: Vec<String> = t
+                            .placeholders()
+                            .filter(|(n, _)| !task.vars.iter().any(|(v, _)| v == n))
+                            .map(|(n, _)| n.to_string())
+                            .collect();
+                        if let Some(name) = bad.first() {
+                            self.error(
+                                Diagnostic::new(format!(
+                                    "`requires` may only use this task's foreach variables, not `{{{{{name}}}}}`"
+                                ))
+                                .at(req.span())
+                                .help("the graph must not depend on params, so it can be checked before a run"),
+                            );
+                            continue;
+                        }
+                        t.render(crate::template::Quoting::Raw, |n| {
+                            task.vars.iter().find(|(v, _)| v == n).map(|(_, x)| x.as_str())
+                        })
+                    }
+                    Err(e) => {
+                        self.error(Diagnostic::new(format!("in `requires`: {}", e.message)).at(req.span()));
+                        continue;
+                    }
+                };
+                if let Some(&i) = index.get(&text) {
+                    deps.push((i, req.span()));
+                } else if let Some(all) = by_name.get(&text) {
+                    deps.extend(all.iter().map(|&i| (i, req.span())));
+                } else {
+                    let base = text.split('[').next().unwrap_or(&text);
+                    let d = Diagnostic::new(format!(
+                        "task `{}` requires `{text}`, which is not a task in this pipeline",
+                        task.id
+                    ))
+                    .at(req.span());
+                    let d = if by_name.contains_key(base) {
+                        d.help(format!("`{base}` has no instance `{text}`"))
+                    } else {
+                        match did_you_mean(base, by_name.keys().map(String::as_str)) {
+                            Some(s) => d.label(format!("did you mean `{s}`?")),
+                            None => d,
+                        }
+                    };
+                    self.error(d);
+                }
+            }
+            deps.sort_by_key(|(i, _)| *i);
+            deps.dedup_by_key(|(i, _)| *i);
+            out.push(deps);
+        }
+        out
+    }
+
+    fn cycle_error(
+        &mut self,
+        cycle: &[usize],
+        tasks: &[Task],
+        deps: &[Vec<(usize, Range<usize>)>],
+        defs: &[(Range<usize>, TaskSection)],
+    ) {
+        let names: Vec<&str> = cycle.iter().map(|&i| tasks[i].id.as_str()).collect();
+        let mut path = names.join(" -> ");
+        path.push_str(" -> ");
+        path.push_str(names[0]);
+        // Point at the `requires` entry of the first task that leads to the next one.
+        let next = cycle[1 % cycle.len()];
+        let span = deps[cycle[0]]
+            .iter()
+            .find(|(d, _)| *d == next)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| defs[tasks[cycle[0]].def].0.clone());
+        let d = Diagnostic::new(format!("dependency cycle: {path}"))
+            .at(span)
+            .label(format!("`{}` requires `{}` here", names[0], tasks[next].id))
+            .help("each task on the cycle waits for the next; remove one of these `requires`");
+        self.error(d);
+    }
+}
+
+/// Every combination of `foreach` values, keys in declaration order; one empty combination for
+/// a task without `foreach`.
+fn cross_product(vars: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
+    let mut out: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (name, values) in vars {
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for combo in &out {
+            for v in values {
+                let mut c = combo.clone();
+                c.push((name.clone(), v.clone()));
+                next.push(c);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// A date param's value: `today`, `yesterday` or `YYYY-MM-DD`.
+pub fn check_date_value(v: &str) -> Result<(), String> {
+    match v {
+        "today" | "yesterday" => Ok(()),
+        _ => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(|_| ())
+            .map_err(|_| format!("\"{v}\" is not a date")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_product_in_declaration_order() {
+        let vars = vec![
+            ("a".to_string(), vec!["1".to_string(), "2".to_string()]),
+            ("b".to_string(), vec!["x".to_string(), "y".to_string()]),
+        ];
+        let ids: Vec<String> = cross_product(&vars)
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        assert_eq!(ids, vec!["a=1,b=x", "a=1,b=y", "a=2,b=x", "a=2,b=y"]);
+        assert_eq!(cross_product(&[]), vec![Vec::<(String, String)>::new()]);
+    }
+
+    fn load(text: &str) -> Result<Pipeline, Box<FileDiagnostics>> {
+        Pipeline::from_text(
+            Path::new("/p/x.toml"),
+            Path::new("x.toml"),
+            text.to_string(),
+            &ProjectFile::default(),
+        )
+    }
+
+    #[test]
+    fn foreach_expands_and_base_name_requires_every_instance() {
+        let p = load(
+            "[tasks.split]\ncommand = 'true'\n[tasks.copy]\nforeach = { shard = ['0', '1'], kind = [1, 2] }\ncommand = 'c {{shard}} {{kind}}'\nrequires = ['split']\n[tasks.load]\ncommand = 'l'\nrequires = ['copy']\n",
+        )
+        .unwrap();
+        let ids: Vec<&str> = p.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "split",
+                "copy[shard=0,kind=1]",
+                "copy[shard=0,kind=2]",
+                "copy[shard=1,kind=1]",
+                "copy[shard=1,kind=2]",
+                "load"
+            ]
+        );
+        assert_eq!(p.graph.deps(5).len(), 4);
+        assert_eq!(p.graph.deps(2), &[0]);
+    }
+
+    #[test]
+    fn foreach_instances_can_require_their_matching_instance() {
+        let p = load(
+            "[tasks.e]\nforeach = { s = ['a', 'b'] }\ncommand = 'e {{s}}'\n[tasks.t]\nforeach = { s = ['a', 'b'] }\ncommand = 't'\nrequires = ['e[s={{s}}]']\n",
+        )
+        .unwrap();
+        assert_eq!(p.graph.deps(p.index["t[s=b]"]), &[p.index["e[s=b]"] as u32]);
+    }
+
+    #[test]
+    fn defaults_apply_and_tasks_override() {
+        let p = load(
+            "[defaults]\nretries = 2\ntimeout = '1h'\n[tasks.a]\ncommand = 'x'\n[tasks.b]\ncommand = 'y'\nretries = 0\ntimeout = '5m'\n",
+        )
+        .unwrap();
+        assert_eq!(p.defs[0].retries, 2);
+        assert_eq!(p.defs[0].timeout, Some(Duration::from_secs(3600)));
+        assert_eq!(p.defs[1].retries, 0);
+        assert_eq!(p.defs[1].timeout, Some(Duration::from_secs(300)));
+        assert_eq!(p.defs[1].retry_delay, Duration::from_secs(10));
+        assert_eq!(p.defs[1].grace, Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,618 @@
+//! Durable state in SQLite: runs, attempts and completion markers.
+//!
+//! One database, `state/plumb.db`, shared by every pipeline and instance of a project. It runs in
+//! WAL mode with `synchronous=NORMAL`: every commit survives the process being killed at any
+//! moment (the guarantee plumb makes); after a power loss the last commits may be rolled back,
+//! which can only make a finished task run again, never mark an unfinished one done.
+//!
+//! A marker is written in the same transaction that records its attempt's success, so there is
+//! never a successful attempt without its marker or a marker without its attempt.
+//!
+//! The schema is versioned with `PRAGMA user_version`; migrations are append-only.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create state directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "state database {path} has schema version {found}, newer than this plumb understands ({known}); upgrade plumb"
+    )]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, attempts, markers.
+    "CREATE TABLE runs (
+        run_id       TEXT PRIMARY KEY,
+        pipeline     TEXT NOT NULL,
+        instance     TEXT NOT NULL,
+        params       TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        ended_at     TEXT,
+        outcome      TEXT NOT NULL,
+        host         TEXT NOT NULL,
+        runner_pid   INTEGER NOT NULL,
+        runner_start INTEGER NOT NULL,
+        counts       TEXT,
+        resume       TEXT
+    );
+    CREATE INDEX runs_by_instance ON runs(pipeline, instance, started_at);
+    CREATE TABLE attempts (
+        id           INTEGER PRIMARY KEY,
+        run_id       TEXT NOT NULL REFERENCES runs(run_id),
+        pipeline     TEXT NOT NULL,
+        instance     TEXT NOT NULL,
+        task         TEXT NOT NULL,
+        attempt      INTEGER NOT NULL,
+        started_at   TEXT NOT NULL,
+        ended_at     TEXT,
+        state        TEXT NOT NULL,
+        exit_code    INTEGER,
+        signal       INTEGER,
+        duration_s   REAL,
+        log_path     TEXT NOT NULL,
+        runner_pid   INTEGER NOT NULL,
+        runner_start INTEGER NOT NULL,
+        pgid         INTEGER,
+        pgid_start   INTEGER,
+        error        TEXT
+    );
+    CREATE INDEX attempts_by_task ON attempts(pipeline, instance, task, id);
+    CREATE INDEX attempts_running ON attempts(state) WHERE state = 'running';
+    CREATE TABLE markers (
+        pipeline     TEXT NOT NULL,
+        instance     TEXT NOT NULL,
+        task         TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        run_id       TEXT NOT NULL,
+        finished_at  TEXT NOT NULL,
+        PRIMARY KEY (pipeline, instance, task)
+    ) WITHOUT ROWID;",
+];
+
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Marker {
+    pub fingerprint: String,
+    pub run_id: String,
+    pub finished_at: String,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptState {
+    Running,
+    Success,
+    Failed,
+    Timeout,
+    Interrupted,
+}
+
+impl AttemptState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Running => "running",
+            AttemptState::Success => "success",
+            AttemptState::Failed => "failed",
+            AttemptState::Timeout => "timeout",
+            AttemptState::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(s: &str) -> AttemptState {
+        match s {
+            "running" => AttemptState::Running,
+            "success" => AttemptState::Success,
+            "timeout" => AttemptState::Timeout,
+            "interrupted" => AttemptState::Interrupted,
+            _ => AttemptState::Failed,
+        }
+    }
+}
+
+/// One recorded attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub run_id: String,
+    pub task: String,
+    pub attempt: u32,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub state: AttemptState,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration_s: Option<f64>,
+    pub log_path: String,
+    pub runner_pid: u32,
+    pub runner_start: u64,
+    pub pgid: Option<u32>,
+    pub pgid_start: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// Everything known about the end of an attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptEnd {
+    pub state: AttemptState,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration: Duration,
+    pub error: Option<String>,
+}
+
+/// One recorded run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub pipeline: String,
+    pub instance: String,
+    pub params: serde_json::Value,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub outcome: String,
+    pub host: String,
+    pub counts: serde_json::Value,
+    #[serde(skip)]
+    pub runner_pid: u32,
+    #[serde(skip)]
+    pub runner_start: u64,
+}
+
+/// Who is running: recorded with each run and attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Runner {
+    pub pid: u32,
+    pub start: u64,
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl State {
+    /// Open (creating if needed) the state database under `dir`.
+    pub fn open(dir: &Path) -> Result<State> {
+        std::fs::create_dir_all(dir).map_err(|source| StateError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("plumb.db");
+        let err = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        let mut state = State { conn, path };
+        state.migrate()?;
+        Ok(state)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StateError + use<> {
+        let path = self.path.clone();
+        move |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let err = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StateError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(err)?;
+            // Another process may have migrated while we waited for the write lock.
+            let now: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(err)?;
+            if now > i as i64 {
+                continue;
+            }
+            tx.execute_batch(sql).map_err(err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(())
+    }
+
+    pub fn markers(&self, pipeline: &str, instance: &str) -> Result<HashMap<String, Marker>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT task, fingerprint, run_id, finished_at FROM markers WHERE pipeline = ?1 AND instance = ?2")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![pipeline, instance], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Marker {
+                        fingerprint: r.get(1)?,
+                        run_id: r.get(2)?,
+                        finished_at: r.get(3)?,
+                    },
+                ))
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// Forget markers. Returns how many existed.
+    pub fn delete_markers(&mut self, pipeline: &str, instance: &str, tasks: &[&str]) -> Result<usize> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        let mut n = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM markers WHERE pipeline = ?1 AND instance = ?2 AND task = ?3")
+                .map_err(&err)?;
+            for t in tasks {
+                n += stmt.execute(params![pipeline, instance, t]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(n)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_run(
+        &self,
+        run_id: &str,
+        pipeline: &str,
+        instance: &str,
+        params_json: &str,
+        started_at: &str,
+        runner: Runner,
+        resume: &str,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (run_id, pipeline, instance, params, started_at, outcome, host, runner_pid, runner_start, resume)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+                params![
+                    run_id,
+                    pipeline,
+                    instance,
+                    params_json,
+                    started_at,
+                    crate::process::hostname(),
+                    runner.pid,
+                    runner.start as i64,
+                    resume
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn finish_run(&self, run_id: &str, outcome: &str, counts_json: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET ended_at = ?2, outcome = ?3, counts = ?4 WHERE run_id = ?1",
+                params![run_id, now_rfc3339(), outcome, counts_json],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Record that an attempt starts. Returns its row id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin_attempt(
+        &self,
+        run_id: &str,
+        pipeline: &str,
+        instance: &str,
+        task: &str,
+        attempt: u32,
+        log_path: &str,
+        runner: Runner,
+    ) -> Result<i64> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO attempts (run_id, pipeline, instance, task, attempt, started_at, state, log_path, runner_pid, runner_start)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
+            )
+            .map_err(self.err())?;
+        stmt.execute(params![
+            run_id,
+            pipeline,
+            instance,
+            task,
+            attempt,
+            now_rfc3339(),
+            log_path,
+            runner.pid,
+            runner.start as i64
+        ])
+        .map_err(self.err())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record the process group an attempt's command runs in.
+    pub fn set_attempt_group(&self, id: i64, pgid: u32, start: u64) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("UPDATE attempts SET pgid = ?2, pgid_start = ?3 WHERE id = ?1")
+            .map_err(self.err())?;
+        stmt.execute(params![id, pgid, start as i64])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Record how an attempt ended and, for a success, its marker, in one transaction.
+    pub fn finish_attempt(
+        &mut self,
+        id: i64,
+        end: &AttemptEnd,
+        marker: Option<(&str, &str, &str, &str, &str)>,
+    ) -> Result<()> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        let now = now_rfc3339();
+        tx.prepare_cached(
+            "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7 WHERE id = ?1",
+        )
+        .map_err(&err)?
+        .execute(params![
+            id,
+            now,
+            end.state.as_str(),
+            end.exit_code,
+            end.signal,
+            end.duration.as_secs_f64(),
+            end.error
+        ])
+        .map_err(&err)?;
+        if let Some((pipeline, instance, task, fingerprint, run_id)) = marker {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO markers (pipeline, instance, task, fingerprint, run_id, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(&err)?
+            .execute(params![pipeline, instance, task, fingerprint, run_id, now])
+            .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        Ok(())
+    }
+
+    /// Attempts of an instance still recorded as running.
+    pub fn running_attempts(&self, pipeline: &str, instance: &str) -> Result<Vec<AttemptRow>> {
+        self.attempts_where(
+            "state = 'running' AND pipeline = ?1 AND instance = ?2",
+            params![pipeline, instance],
+        )
+    }
+
+    /// Every attempt of an instance, oldest first.
+    pub fn attempts(&self, pipeline: &str, instance: &str) -> Result<Vec<AttemptRow>> {
+        self.attempts_where("pipeline = ?1 AND instance = ?2", params![pipeline, instance])
+    }
+
+    /// The attempts of one task, oldest first.
+    pub fn task_attempts(&self, pipeline: &str, instance: &str, task: &str) -> Result<Vec<AttemptRow>> {
+        self.attempts_where(
+            "pipeline = ?1 AND instance = ?2 AND task = ?3",
+            params![pipeline, instance, task],
+        )
+    }
+
+    fn attempts_where(&self, cond: &str, p: impl rusqlite::Params) -> Result<Vec<AttemptRow>> {
+        let sql = format!(
+            "SELECT id, run_id, task, attempt, started_at, ended_at, state, exit_code, signal, duration_s, log_path,
+                    runner_pid, runner_start, pgid, pgid_start, error
+             FROM attempts WHERE {cond} ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let rows = stmt
+            .query_map(p, |r| {
+                Ok(AttemptRow {
+                    id: r.get(0)?,
+                    run_id: r.get(1)?,
+                    task: r.get(2)?,
+                    attempt: r.get(3)?,
+                    started_at: r.get(4)?,
+                    ended_at: r.get(5)?,
+                    state: AttemptState::parse(&r.get::<_, String>(6)?),
+                    exit_code: r.get(7)?,
+                    signal: r.get(8)?,
+                    duration_s: r.get(9)?,
+                    log_path: r.get(10)?,
+                    runner_pid: r.get(11)?,
+                    runner_start: r.get::<_, i64>(12)? as u64,
+                    pgid: r.get(13)?,
+                    pgid_start: r.get::<_, Option<i64>>(14)?.map(|v| v as u64),
+                    error: r.get(15)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// Mark attempts as interrupted (their runner is gone), with a reason.
+    pub fn interrupt_attempts(&mut self, ids: &[i64], reason: &str) -> Result<()> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE attempts SET state = 'interrupted', ended_at = ?2, error = ?3 WHERE id = ?1 AND state = 'running'",
+                )
+                .map_err(&err)?;
+            let now = now_rfc3339();
+            for id in ids {
+                stmt.execute(params![id, now, reason]).map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(())
+    }
+
+    /// Runs of an instance still recorded as running whose runner is not `me`.
+    pub fn running_runs(&self, pipeline: &str, instance: &str) -> Result<Vec<RunRow>> {
+        self.runs_where(
+            "outcome = 'running' AND pipeline = ?1 AND instance = ?2",
+            params![pipeline, instance],
+            usize::MAX,
+        )
+    }
+
+    pub fn history(&self, pipeline: Option<&str>, limit: usize) -> Result<Vec<RunRow>> {
+        match pipeline {
+            Some(p) => self.runs_where("pipeline = ?1", params![p], limit),
+            None => self.runs_where("1 = 1", params![], limit),
+        }
+    }
+
+    /// The newest run of an instance.
+    pub fn last_run(&self, pipeline: &str, instance: &str) -> Result<Option<RunRow>> {
+        Ok(self
+            .runs_where("pipeline = ?1 AND instance = ?2", params![pipeline, instance], 1)?
+            .into_iter()
+            .next())
+    }
+
+    fn runs_where(&self, cond: &str, p: impl rusqlite::Params, limit: usize) -> Result<Vec<RunRow>> {
+        let sql = format!(
+            "SELECT run_id, pipeline, instance, params, started_at, ended_at, outcome, host, counts, runner_pid, runner_start
+             FROM runs WHERE {cond} ORDER BY started_at DESC, rowid DESC LIMIT {}",
+            limit.min(i64::MAX as usize)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let rows = stmt
+            .query_map(p, |r| {
+                let params: String = r.get(3)?;
+                let counts: Option<String> = r.get(8)?;
+                Ok(RunRow {
+                    run_id: r.get(0)?,
+                    pipeline: r.get(1)?,
+                    instance: r.get(2)?,
+                    params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+                    started_at: r.get(4)?,
+                    ended_at: r.get(5)?,
+                    outcome: r.get(6)?,
+                    host: r.get(7)?,
+                    counts: counts
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or(serde_json::Value::Null),
+                    runner_pid: r.get(9)?,
+                    runner_start: r.get::<_, i64>(10)? as u64,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// Record a run whose runner died as interrupted.
+    pub fn close_dead_run(&self, run_id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET outcome = 'interrupted', ended_at = COALESCE(
+                     (SELECT MAX(COALESCE(ended_at, started_at)) FROM attempts WHERE run_id = ?1), started_at)
+                 WHERE run_id = ?1 AND outcome = 'running'",
+                params![run_id],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn run_exists(&self, run_id: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM runs WHERE run_id = ?1",
+                params![run_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_commits_with_its_attempt_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = Runner { pid: 1, start: 2 };
+        {
+            let mut s = State::open(dir.path()).unwrap();
+            s.insert_run("r1", "p", "d=1", "{}", "2026-01-01T00:00:00Z", me, "plumb run p")
+                .unwrap();
+            let id = s.begin_attempt("r1", "p", "d=1", "t", 1, "log", me).unwrap();
+            assert_eq!(s.running_attempts("p", "d=1").unwrap().len(), 1);
+            let end = AttemptEnd {
+                state: AttemptState::Success,
+                exit_code: Some(0),
+                signal: None,
+                duration: Duration::from_millis(5),
+                error: None,
+            };
+            s.finish_attempt(id, &end, Some(("p", "d=1", "t", "fp", "r1")))
+                .unwrap();
+        }
+        let s = State::open(dir.path()).unwrap();
+        let m = s.markers("p", "d=1").unwrap();
+        assert_eq!(m["t"].fingerprint, "fp");
+        assert!(s.running_attempts("p", "d=1").unwrap().is_empty());
+        assert!(s.markers("p", "d=2").unwrap().is_empty());
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(State::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join("plumb.db")).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        assert!(matches!(
+            State::open(dir.path()),
+            Err(StateError::TooNew { found: 99, .. })
+        ));
+    }
+}
