@@ -166,7 +166,11 @@ impl Pipeline {
         });
         match pipeline {
             Some(p) if diags.is_empty() => Ok(p),
-            _ => Err(Box::new(FileDiagnostics { source, items: diags })),
+            _ => {
+                // In file order, whatever phase found them.
+                diags.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+                Err(Box::new(FileDiagnostics { source, items: diags }))
+            }
         }
     }
 
@@ -284,7 +288,7 @@ impl Builder<'_> {
             },
         };
         let catchup_window = self
-            .duration(p.catchup_window.as_ref(), "catchup_window")
+            .duration(p.catchup_window.as_ref(), "catchup_window", "in [pipeline]")
             .unwrap_or(Duration::from_secs(7 * 86400));
         if let Some(e) = &p.executor {
             self.executor(e);
@@ -294,6 +298,23 @@ impl Builder<'_> {
         let resources = self.resources(&file.resources);
         let alerts = self.alerts(project, file.alerts.as_ref());
 
+        let d = &file.defaults;
+        for (key, value) in [
+            ("timeout", &d.timeout),
+            ("grace", &d.grace),
+            ("retry_delay", &d.retry_delay),
+            ("max_retry_delay", &d.max_retry_delay),
+            ("sla", &d.sla),
+        ] {
+            if self.duration(value.as_ref(), key, "in [defaults]") == Some(Duration::ZERO) && key == "timeout"
+            {
+                let span = value.as_ref().map_or(0..0, |v| v.span());
+                self.error(Diagnostic::new("`timeout` in [defaults] must be longer than 0s").at(span));
+            }
+        }
+        if let Some(e) = &d.executor {
+            self.executor(e);
+        }
         // Project defaults were checked when plumb.toml loaded (their spans point into that
         // file); the pipeline's own [defaults] are layered over them.
         let mut inherited = Inherited::default();
@@ -406,13 +427,13 @@ impl Builder<'_> {
         }
     }
 
-    fn duration(&mut self, raw: Option<&Spanned<RawDuration>>, key: &str) -> Option<Duration> {
+    fn duration(&mut self, raw: Option<&Spanned<RawDuration>>, key: &str, place: &str) -> Option<Duration> {
         let raw = raw?;
         match duration::parse(raw.get_ref()) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.error(
-                    Diagnostic::new(format!("`{key}`: {}", e.message))
+                    Diagnostic::new(format!("`{key}` {place}: {}", e.message))
                         .at(raw.span())
                         .help(e.help),
                 );
@@ -601,33 +622,30 @@ impl Builder<'_> {
         known.extend(BUILTINS);
         known.extend(vars.iter().map(|(v, _)| v.as_str()));
         let what = format!("task `{id}`");
+        let place = format!("of {what}");
 
-        let pick_dur = |own: &Option<Spanned<RawDuration>>, inh: &Option<Spanned<RawDuration>>| {
-            own.clone().or_else(|| inh.clone())
-        };
-        let timeout = self.duration(pick_dur(&t.timeout, &inherited.timeout).as_ref(), "timeout");
+        // A task's own durations are checked here; inherited ones were checked (and reported
+        // once) where [defaults] says them.
+        let mut dur =
+            |own: &Option<Spanned<RawDuration>>, inh: &Option<Spanned<RawDuration>>, key: &str| match own {
+                Some(_) => self.duration(own.as_ref(), key, &place),
+                None => inh.as_ref().and_then(|d| duration::parse(d.get_ref()).ok()),
+            };
+        let timeout = dur(&t.timeout, &inherited.timeout, "timeout");
+        let grace = dur(&t.grace, &inherited.grace, "grace").unwrap_or(Duration::from_secs(10));
+        let retry_delay =
+            dur(&t.retry_delay, &inherited.retry_delay, "retry_delay").unwrap_or(Duration::from_secs(10));
+        let max_retry_delay = dur(&t.max_retry_delay, &inherited.max_retry_delay, "max_retry_delay")
+            .unwrap_or(Duration::from_secs(600));
+        let sla = dur(&t.sla, &inherited.sla, "sla");
         if timeout == Some(Duration::ZERO) {
-            if let Some(s) = t.timeout.as_ref().or(inherited.timeout.as_ref()) {
-                self.error(Diagnostic::new("`timeout` must be longer than 0s").at(s.span()));
+            if let Some(s) = t.timeout.as_ref() {
+                self.error(
+                    Diagnostic::new(format!("`timeout` of {what} must be longer than 0s")).at(s.span()),
+                );
             }
         }
-        let grace = self
-            .duration(pick_dur(&t.grace, &inherited.grace).as_ref(), "grace")
-            .unwrap_or(Duration::from_secs(10));
-        let retry_delay = self
-            .duration(
-                pick_dur(&t.retry_delay, &inherited.retry_delay).as_ref(),
-                "retry_delay",
-            )
-            .unwrap_or(Duration::from_secs(10));
-        let max_retry_delay = self
-            .duration(
-                pick_dur(&t.max_retry_delay, &inherited.max_retry_delay).as_ref(),
-                "max_retry_delay",
-            )
-            .unwrap_or(Duration::from_secs(600));
-        let sla = self.duration(pick_dur(&t.sla, &inherited.sla).as_ref(), "sla");
-        let wait = self.duration(t.wait.as_ref(), "wait");
+        let wait = self.duration(t.wait.as_ref(), "wait", &place);
         let retries = match t.retries.as_ref().or(inherited.retries.as_ref()) {
             None => 0,
             Some(r) => match u32::try_from(*r.get_ref()) {

@@ -280,12 +280,20 @@ fn section_with_extra<T: DeserializeOwned>(
             diags.push(unknown_key(name, k.span(), &format!("in {what}"), fields));
         }
     }
-    let spanned = Spanned::new(value.span(), DeValue::Table(clean));
-    match T::deserialize(ValueDeserializer::from(spanned)) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            diags.push(type_error(&e, table, what));
-            None
+    // serde stops at the first wrong type; report it, drop that key and read the section
+    // again, so every wrong value is reported and the rest of the section still counts.
+    loop {
+        let spanned = Spanned::new(value.span(), DeValue::Table(clean.clone()));
+        match T::deserialize(ValueDeserializer::from(spanned)) {
+            Ok(t) => return Some(t),
+            Err(e) => {
+                let (diag, key) = type_error(&e, table, what);
+                diags.push(diag);
+                match key {
+                    Some(k) if clean.remove(k.as_str()).is_some() => continue,
+                    _ => return None,
+                }
+            }
         }
     }
 }
@@ -338,8 +346,8 @@ fn unknown_key(name: &str, span: Range<usize>, place: &str, known: &[&str]) -> D
     }
 }
 
-/// Turn serde's error into one that names the key and reads like English.
-fn type_error(e: &toml::de::Error, table: &DeTable<'_>, what: &str) -> Diagnostic {
+/// Turn serde's error into one that names the key and reads like English; also return the key.
+fn type_error(e: &toml::de::Error, table: &DeTable<'_>, what: &str) -> (Diagnostic, Option<String>) {
     let span = e.span();
     let key = span.as_ref().and_then(|s| {
         table
@@ -347,15 +355,16 @@ fn type_error(e: &toml::de::Error, table: &DeTable<'_>, what: &str) -> Diagnosti
             .find(|(_, v)| v.span().start <= s.start && s.end <= v.span().end)
             .map(|(k, _)| k.get_ref().to_string())
     });
-    let message = match key {
+    let message = match &key {
         Some(k) => format!("`{k}` in {what}: {}", plain_message(e.message())),
         None => format!("in {what}: {}", plain_message(e.message())),
     };
     let d = Diagnostic::new(message);
-    match span {
+    let d = match span {
         Some(s) => d.at(s),
         None => d,
-    }
+    };
+    (d, key)
 }
 
 fn plain_message(m: &str) -> String {
@@ -485,7 +494,9 @@ mod tests {
             "{}",
             msgs[2]
         );
-        assert_eq!(file.tasks.len(), 1);
+        // Task b is still read (without the bad key), so nothing else reports it missing.
+        assert_eq!(file.tasks.len(), 2);
+        assert!(file.tasks[1].1.retries.is_none());
     }
 
     #[test]

@@ -1,1 +1,15 @@
+//! Integration tests: the real `plumb` binary on temporary projects.
+//!
+//! One test binary (as in `just`), one module per feature. Tasks append to files so a test can
+//! see what ran and when; assertions are on what a user observes: exit codes, output, files and
+//! the SQLite state.
 
+mod support;
+
+mod cli;
+mod engine;
+mod example;
+mod locks;
+mod scale;
+mod signals;
+mod validate;
