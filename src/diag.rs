@@ -165,13 +165,19 @@ impl fmt::Display for FileDiagnostics {
     }
 }
 
-/// The closest of `candidates` to `word`, if it is close enough to be what was meant.
+/// The closest of `candidates` to `word`, if it is close enough to be what was meant: a few
+/// edits away (one per three letters, at least one), or a strong Jaro-Winkler match (which
+/// catches a prefix typed differently, like `timout` for `timeout`).
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter_map(|c| {
+            let edits = strsim::damerau_levenshtein(word, c);
+            let allowed = (word.len().max(c.len()) / 3).max(1);
+            let jw = strsim::jaro_winkler(word, c);
+            (edits <= allowed || jw > 0.85).then_some((edits, c))
+        })
+        .min_by_key(|(edits, _)| *edits)
         .map(|(_, c)| c)
 }
 
@@ -199,5 +205,7 @@ mod tests {
     fn suggestion_only_when_close() {
         assert_eq!(did_you_mean("timout", ["timeout", "retries"]), Some("timeout"));
         assert_eq!(did_you_mean("zzz", ["timeout", "retries"]), None);
+        assert_eq!(did_you_mean("dy", ["day", "region"]), Some("day"));
+        assert_eq!(did_you_mean("extrct", ["extract", "load"]), Some("extract"));
     }
 }

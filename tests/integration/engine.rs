@@ -1,1 +1,518 @@
+//! `plumb run`: order, parallelism, failure isolation, resume, markers, retries, timeouts.
 
+use crate::support::{Project, intervals, journaled, max_overlap};
+
+fn ran(p: &Project) -> Vec<String> {
+    p.lines("ran.txt")
+}
+
+#[test]
+fn chain_runs_in_dependency_order() {
+    let p = Project::new();
+    p.pipeline(
+        "chain",
+        "[tasks.c]\ncommand = 'echo c >> ran.txt'\nrequires = ['b']\n\
+         [tasks.a]\ncommand = 'echo a >> ran.txt'\n\
+         [tasks.b]\ncommand = 'echo b >> ran.txt'\nrequires = ['a']\n",
+    );
+    let out = p.plumb(&["run", "chain"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(ran(&p), ["a", "b", "c"]);
+    assert_eq!(p.markers("chain"), ["a", "b", "c"]);
+    assert!(out.stdout.contains("chain: succeeded"), "{}", out.stdout);
+}
+
+#[test]
+fn diamond_runs_its_shared_task_once() {
+    let p = Project::new();
+    p.pipeline(
+        "d",
+        "[tasks.top]\ncommand = 'echo top >> ran.txt'\n\
+         [tasks.left]\ncommand = 'echo left >> ran.txt'\nrequires = ['top']\n\
+         [tasks.right]\ncommand = 'echo right >> ran.txt'\nrequires = ['top']\n\
+         [tasks.bottom]\ncommand = 'echo bottom >> ran.txt'\nrequires = ['left', 'right']\n",
+    );
+    assert_eq!(p.plumb(&["run", "d"]).code, 0);
+    let r = ran(&p);
+    assert_eq!(r.iter().filter(|l| *l == "top").count(), 1);
+    assert_eq!(r.first().map(String::as_str), Some("top"));
+    assert_eq!(r.last().map(String::as_str), Some("bottom"));
+    assert_eq!(r.len(), 4);
+}
+
+const ISOLATION: &str = "[tasks.a]\ncommand = 'echo a >> ran.txt'\nrequires = ['b', 'c']\n\
+    [tasks.b]\ncommand = 'echo b >> ran.txt; test -f fixed'\n\
+    [tasks.c]\ncommand = 'sleep 0.3; echo c >> ran.txt'\n\
+    [tasks.z]\ncommand = 'echo z >> ran.txt'\nrequires = ['a']\n";
+
+#[test]
+fn failure_blocks_only_dependents_and_the_rest_completes() {
+    let p = Project::new();
+    p.pipeline("iso", ISOLATION);
+    let out = p.plumb(&["run", "iso"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let mut r = ran(&p);
+    r.sort();
+    assert_eq!(r, ["b", "c"], "c completes after b failed; a and z never start");
+    assert_eq!(p.markers("iso"), ["c"]);
+    let s = &out.stdout;
+    assert!(s.contains("iso: FAILED"), "{s}");
+    assert!(s.contains("4 tasks: 1 ran, 1 failed, 2 blocked"), "{s}");
+    assert!(s.contains("failed:\n  b: exit 1 after 1 attempt"), "{s}");
+    assert!(
+        s.contains("  a  <- b\n") && s.contains("  z  <- b\n"),
+        "transitively blocked: {s}"
+    );
+    assert!(s.contains("resume with:\n  plumb -C "), "{s}");
+    assert!(s.contains(" run iso\n"), "{s}");
+}
+
+#[test]
+fn resume_after_a_fix_runs_only_what_is_left_and_then_nothing() {
+    let p = Project::new();
+    p.pipeline("iso", ISOLATION);
+    assert_eq!(p.plumb(&["run", "iso"]).code, 1);
+    p.file("fixed", "");
+    p.file("ran.txt", "");
+    let out = p.plumb(&["run", "iso"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(ran(&p), ["b", "a", "z"]);
+    assert!(
+        out.stdout.contains("4 tasks: 1 done before, 3 ran"),
+        "{}",
+        out.stdout
+    );
+    p.file("ran.txt", "");
+    let out = p.plumb(&["run", "iso"]);
+    assert_eq!(out.code, 0);
+    assert!(ran(&p).is_empty(), "third run runs nothing");
+    assert!(out.stdout.contains("4 tasks: 4 done before"), "{}", out.stdout);
+}
+
+#[test]
+fn summary_shows_the_tail_of_the_failed_log() {
+    let p = Project::new();
+    p.pipeline(
+        "t",
+        "[tasks.noisy]\ncommand = 'for i in $(seq 1 30); do echo line $i; done; echo boom >&2; exit 7'\n",
+    );
+    let out = p.plumb(&["run", "t"]);
+    assert_eq!(out.code, 1);
+    let s = &out.stdout;
+    assert!(s.contains("noisy: exit 7 after 1 attempt"), "{s}");
+    assert!(s.contains("    | boom\n"), "{s}");
+    assert!(
+        s.contains("    | line 30\n") && s.contains("    | line 22\n"),
+        "{s}"
+    );
+    assert!(!s.contains("    | line 21\n"), "only the last 10 lines: {s}");
+    assert!(s.contains("log: state/logs/t/"), "{s}");
+    let log = p.plumb(&["logs", "t", "noisy"]);
+    assert_eq!(log.code, 0);
+    assert!(log.stdout.contains("line 1\n") && log.stdout.contains("boom\n"));
+}
+
+#[test]
+fn exit_zero_without_the_declared_output_is_a_failure() {
+    let p = Project::new();
+    p.pipeline("o", "[tasks.a]\ncommand = 'true'\noutputs = ['out/a.txt']\n[tasks.b]\ncommand = 'echo b >> ran.txt'\nrequires = ['a']\n");
+    let out = p.plumb(&["run", "o"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("did not create its declared output"),
+        "{}",
+        out.stdout
+    );
+    assert!(p.markers("o").is_empty());
+    assert!(ran(&p).is_empty());
+}
+
+#[test]
+fn failing_check_keeps_the_task_undone() {
+    let p = Project::new();
+    p.pipeline(
+        "c",
+        "[tasks.a]\ncommand = 'echo a >> ran.txt'\ncheck = 'test -f ok'\n",
+    );
+    let out = p.plumb(&["run", "c"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("check failed: exit 1"), "{}", out.stdout);
+    assert!(p.markers("c").is_empty());
+    p.file("ok", "");
+    assert_eq!(p.plumb(&["run", "c"]).code, 0);
+    assert_eq!(p.markers("c"), ["a"]);
+    assert_eq!(ran(&p), ["a", "a"]);
+}
+
+#[test]
+fn deleted_output_makes_the_task_run_again() {
+    let p = Project::new();
+    p.pipeline(
+        "d",
+        "[tasks.a]\ncommand = 'echo a >> ran.txt; mkdir -p out; echo x > out/a'\noutputs = ['out/a']\n\
+         [tasks.b]\ncommand = 'echo b >> ran.txt'\nrequires = ['a']\n",
+    );
+    assert_eq!(p.plumb(&["run", "d"]).code, 0);
+    std::fs::remove_file(p.path().join("out/a")).unwrap();
+    let plan = p.plumb(&["plan", "d"]);
+    assert!(plan.stdout.contains("  run      a"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("  done     b"), "{}", plan.stdout);
+    assert_eq!(p.plumb(&["run", "d"]).code, 0);
+    assert_eq!(ran(&p), ["a", "b", "a"]);
+}
+
+#[test]
+fn workers_bound_concurrency() {
+    let p = Project::new();
+    let mut toml = String::from("[pipeline]\nworkers = 2\n");
+    for i in 0..6 {
+        toml.push_str(&format!(
+            "[tasks.w{i}]\ncommand = '{}'\n",
+            journaled(&format!("w{i}"), "sleep 0.3")
+        ));
+    }
+    p.pipeline("w", &toml);
+    assert_eq!(p.plumb(&["run", "w"]).code, 0);
+    let iv = intervals(&p.lines("journal.txt"), "w");
+    assert_eq!(iv.len(), 6);
+    assert_eq!(max_overlap(&iv), 2, "{iv:?}");
+    // --workers overrides the pipeline.
+    p.plumb(&["reset", "w", "w0", "w1", "w2", "w3", "w4", "w5"]);
+    p.file("journal.txt", "");
+    assert_eq!(p.plumb(&["run", "w", "--workers", "3"]).code, 0);
+    assert_eq!(max_overlap(&intervals(&p.lines("journal.txt"), "w")), 3);
+}
+
+#[test]
+fn a_resource_pool_of_one_serialises_its_holders() {
+    let p = Project::new();
+    let mut toml = String::from("[pipeline]\nworkers = 4\n[resources]\ndb = 1\n");
+    for i in 0..4 {
+        toml.push_str(&format!(
+            "[tasks.h{i}]\ncommand = '{}'\nresources = {{ db = 1 }}\n",
+            journaled(&format!("h{i}"), "sleep 0.2")
+        ));
+    }
+    toml.push_str(&format!(
+        "[tasks.free]\ncommand = '{}'\n",
+        journaled("free", "sleep 0.5")
+    ));
+    p.pipeline("r", &toml);
+    assert_eq!(p.plumb(&["run", "r"]).code, 0);
+    let lines = p.lines("journal.txt");
+    let holders = intervals(&lines, "h");
+    assert_eq!(holders.len(), 4);
+    assert_eq!(max_overlap(&holders), 1, "{holders:?}");
+    let all = intervals(&lines, "");
+    assert!(max_overlap(&all) >= 2, "the free task overlaps a holder: {all:?}");
+}
+
+#[test]
+fn priority_orders_ready_tasks() {
+    let p = Project::new();
+    p.pipeline(
+        "pr",
+        "[pipeline]\nworkers = 1\n[tasks.low]\ncommand = 'echo low >> ran.txt'\n\
+         [tasks.high]\ncommand = 'echo high >> ran.txt'\npriority = 10\n\
+         [tasks.mid]\ncommand = 'echo mid >> ran.txt'\npriority = 5\n",
+    );
+    assert_eq!(p.plumb(&["run", "pr"]).code, 0);
+    assert_eq!(ran(&p), ["high", "mid", "low"]);
+}
+
+#[test]
+fn retries_then_success() {
+    let p = Project::new();
+    // Fails on attempts 1 and 2, succeeds on 3.
+    p.pipeline(
+        "r",
+        "[tasks.flaky]\ncommand = 'echo $PLUMB_ATTEMPT >> ran.txt; test $PLUMB_ATTEMPT -ge 3'\nretries = 2\nretry_delay = '100ms'\n",
+    );
+    let out = p.plumb(&["run", "r"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(ran(&p), ["1", "2", "3"]);
+    assert!(out.stdout.contains("retry   flaky: exit 1"), "{}", out.stdout);
+    let st = p.plumb(&["status", "r", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["tasks"][0]["state"], "done");
+    assert_eq!(v["tasks"][0]["attempts"], 3);
+}
+
+#[test]
+fn retries_exhausted_fail_the_task() {
+    let p = Project::new();
+    p.pipeline(
+        "r",
+        "[tasks.bad]\ncommand = 'echo x >> ran.txt; exit 3'\nretries = 1\nretry_delay = '50ms'\n",
+    );
+    let out = p.plumb(&["run", "r"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(ran(&p).len(), 2);
+    assert!(
+        out.stdout.contains("bad: exit 3 after 2 attempts"),
+        "{}",
+        out.stdout
+    );
+    let logs = std::fs::read_dir(p.path().join("state/logs/r")).unwrap().count();
+    assert_eq!(logs, 1, "one run directory");
+}
+
+#[test]
+fn timeout_kills_the_whole_process_group_including_a_grandchild() {
+    let p = Project::new();
+    // The grandchild records its pid, ignores nothing, and would outlive a naive kill of sh.
+    p.pipeline(
+        "t",
+        "[tasks.slow]\ncommand = 'sh -c \"echo $$ > grandchild.pid; exec sleep 30\" & wait'\ntimeout = '300ms'\ngrace = '1s'\n",
+    );
+    let start = std::time::Instant::now();
+    let out = p.plumb(&["run", "t"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(start.elapsed().as_secs() < 10);
+    assert!(out.stdout.contains("timed out after 300ms"), "{}", out.stdout);
+    let pid: u32 = p.read("grandchild.pid").trim().parse().unwrap();
+    crate::support::wait_for("grandchild to die", std::time::Duration::from_secs(5), || {
+        !crate::support::alive(pid)
+    });
+}
+
+#[test]
+fn timeout_escalates_to_sigkill_when_sigterm_is_ignored() {
+    let p = Project::new();
+    p.pipeline(
+        "t",
+        "[tasks.stubborn]\ncommand = 'trap \"\" TERM; echo $$ > pid; while true; do sleep 0.05; done'\ntimeout = '200ms'\ngrace = '300ms'\n",
+    );
+    let out = p.plumb(&["run", "t"]);
+    assert_eq!(out.code, 1);
+    let pid: u32 = p.read("pid").trim().parse().unwrap();
+    assert!(!crate::support::alive(pid));
+    let db = p.db();
+    let (state, signal): (String, Option<i32>) = db
+        .query_row("SELECT state, signal FROM attempts", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(state, "timeout");
+    assert_eq!(signal, Some(9));
+}
+
+#[test]
+fn shell_metacharacters_in_params_reach_the_task_literally() {
+    let p = Project::new();
+    p.pipeline(
+        "q",
+        "[params]\nregion = 'eu'\n[tasks.a]\ncommand = 'printf \"%s|\" {{region}} \"{{region}}\" > got.txt; printf %s \"$PLUMB_PARAM_REGION\" > env.txt'\n\
+         [tasks.b]\ncommand = ['sh', '-c', 'printf %s \"$1\" > argv.txt', 'x', '{{region}}']\n",
+    );
+    let evil = "$(touch pwned) `touch pwned2` it's \"q\"; rm -rf x";
+    let out = p.plumb(&["run", "q", "-p", &format!("region={evil}")]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(p.read("got.txt"), format!("{evil}|{evil}|"));
+    assert_eq!(p.read("env.txt"), evil);
+    assert_eq!(p.read("argv.txt"), evil);
+    assert!(!p.exists("pwned") && !p.exists("pwned2"));
+    // The resume command quotes the value too.
+    assert!(out.stdout.contains("succeeded"));
+}
+
+#[test]
+fn task_environment_and_cwd() {
+    let p = Project::new();
+    p.pipeline(
+        "e",
+        "[params]\nday = { type = 'date', default = '2026-02-28' }\n[defaults]\nenv = { SHARED = 's' }\n\
+         [tasks.a]\ncommand = 'echo \"$PLUMB_PIPELINE $PLUMB_TASK $PLUMB_ATTEMPT $PLUMB_PARAM_DAY $SHARED $OWN {{run_id}}\" > ../env.txt; pwd > ../cwd.txt'\n\
+         env = { OWN = 'o' }\ncwd = 'sub'\n",
+    );
+    std::fs::create_dir(p.path().join("sub")).unwrap();
+    let out = p.plumb(&["run", "e"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let env = p.read("env.txt");
+    let f: Vec<&str> = env.split_whitespace().collect();
+    assert_eq!(&f[..6], &["e", "a", "1", "2026-02-28", "s", "o"]);
+    assert!(
+        out.stdout.contains(&format!("run {}", f[6])),
+        "run id placeholder matches: {env} / {}",
+        out.stdout
+    );
+    assert!(p.read("cwd.txt").trim().ends_with("/sub"));
+}
+
+#[test]
+fn argv_commands_run_without_a_shell() {
+    let p = Project::new();
+    p.pipeline("a", "[tasks.a]\ncommand = ['/bin/echo', '$HOME', '*']\n");
+    assert_eq!(p.plumb(&["run", "a"]).code, 0);
+    let log = p.plumb(&["logs", "a", "a"]);
+    assert!(log.stdout.contains("\n$HOME *\n"), "{}", log.stdout);
+    p.pipeline("b", "[tasks.a]\ncommand = ['no-such-program-xyz']\n");
+    let out = p.plumb(&["run", "b"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("cannot run `no-such-program-xyz`"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn only_runs_the_task_and_its_missing_upstream() {
+    let p = Project::new();
+    p.pipeline(
+        "o",
+        "[tasks.a]\ncommand = 'echo a >> ran.txt'\n[tasks.b]\ncommand = 'echo b >> ran.txt'\nrequires = ['a']\n\
+         [tasks.c]\ncommand = 'echo c >> ran.txt'\nrequires = ['b']\n[tasks.x]\ncommand = 'echo x >> ran.txt'\n",
+    );
+    let out = p.plumb(&["run", "o", "--only", "b"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(ran(&p), ["a", "b"]);
+    p.file("ran.txt", "");
+    assert_eq!(p.plumb(&["run", "o", "--only", "c"]).code, 0);
+    assert_eq!(ran(&p), ["c"], "a and b are done already");
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_the_first_failure() {
+    let p = Project::new();
+    p.pipeline(
+        "f",
+        "[pipeline]\nworkers = 1\n[tasks.a]\ncommand = 'echo a >> ran.txt; exit 1'\npriority = 9\n\
+         [tasks.b]\ncommand = 'echo b >> ran.txt'\n[tasks.c]\ncommand = 'echo c >> ran.txt'\n",
+    );
+    let out = p.plumb(&["run", "f", "--fail-fast"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(ran(&p), ["a"]);
+    assert!(out.stdout.contains("2 not started"), "{}", out.stdout);
+    // Without it, the others run.
+    p.file("ran.txt", "");
+    assert_eq!(p.plumb(&["run", "f"]).code, 1);
+    assert_eq!(ran(&p), ["a", "b", "c"]);
+}
+
+#[test]
+fn missing_external_input_exits_4_and_its_dependents_wait() {
+    let p = Project::new();
+    p.pipeline(
+        "x",
+        "[tasks.dump]\noutputs = ['inbox/dump.csv']\n[tasks.use]\ncommand = 'echo use >> ran.txt'\nrequires = ['dump']\n\
+         [tasks.other]\ncommand = 'echo other >> ran.txt'\n",
+    );
+    let out = p.plumb(&["run", "x"]);
+    assert_eq!(out.code, 4, "{}", out.all());
+    assert_eq!(ran(&p), ["other"]);
+    assert!(out.stdout.contains("missing inputs:\n  dump"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("waiting for a missing input:\n  use  <- dump"),
+        "{}",
+        out.stdout
+    );
+    let st: serde_json::Value = serde_json::from_str(&p.plumb(&["status", "x", "--json"]).stdout).unwrap();
+    let states: Vec<&str> = st["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["missing", "waiting", "done"], "dependency order");
+    p.file("inbox/dump.csv", "x");
+    assert_eq!(p.plumb(&["run", "x"]).code, 0);
+    assert_eq!(ran(&p), ["other", "use"]);
+}
+
+#[test]
+fn external_input_with_wait_is_polled_until_it_appears() {
+    let p = Project::new();
+    p.pipeline(
+        "w",
+        "[tasks.dump]\noutputs = ['inbox/dump.csv']\nwait = '20s'\n[tasks.use]\ncommand = 'echo use >> ran.txt'\nrequires = ['dump']\n",
+    );
+    let child = p
+        .cmd(&["run", "w"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(ran(&p).is_empty());
+    p.file("inbox/dump.csv", "x");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(ran(&p), ["use"]);
+}
+
+#[test]
+fn changed_definitions_are_flagged_and_rerun_on_request() {
+    let p = Project::new();
+    p.pipeline("c", "[tasks.a]\ncommand = 'echo a1 >> ran.txt'\n[tasks.b]\ncommand = 'echo b >> ran.txt'\nrequires = ['a']\n");
+    assert_eq!(p.plumb(&["run", "c"]).code, 0);
+    p.pipeline("c", "[tasks.a]\ncommand = 'echo a2 >> ran.txt'\n[tasks.b]\ncommand = 'echo b >> ran.txt'\nrequires = ['a']\n");
+    let plan = p.plumb(&["plan", "c"]);
+    assert!(plan.stdout.contains("  changed  a"), "{}", plan.stdout);
+    assert_eq!(p.plumb(&["run", "c"]).code, 0);
+    assert_eq!(ran(&p), ["a1", "b"], "a changed task stays done by default");
+    assert_eq!(p.plumb(&["run", "c", "--rerun-changed"]).code, 0);
+    assert_eq!(ran(&p), ["a1", "b", "a2", "b"]);
+    assert!(p.plumb(&["plan", "c"]).stdout.contains("  done     a"));
+}
+
+#[test]
+fn params_make_separate_instances() {
+    let p = Project::new();
+    p.pipeline("d", "[params]\nday = { type = 'date', default = 'today' }\n[tasks.a]\ncommand = 'echo {{day}} >> ran.txt'\n");
+    assert_eq!(p.plumb(&["run", "d", "-p", "day=2026-01-01"]).code, 0);
+    assert_eq!(p.plumb(&["run", "d", "-p", "day=2026-01-02"]).code, 0);
+    assert_eq!(p.plumb(&["run", "d", "-p", "day=2026-01-01"]).code, 0);
+    assert_eq!(ran(&p), ["2026-01-01", "2026-01-02"]);
+    let bad = p.plumb(&["run", "d", "-p", "day=01/02/2026"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("param `day`: \"01/02/2026\" is not a date"),
+        "{}",
+        bad.stderr
+    );
+    let unknown = p.plumb(&["run", "d", "-p", "dy=2026-01-01"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("has no param `dy` (did you mean `day`?)"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn reset_downstream_forgets_markers() {
+    let p = Project::new();
+    p.pipeline(
+        "r",
+        "[tasks.a]\ncommand = 'echo a >> ran.txt'\n[tasks.b]\ncommand = 'echo b >> ran.txt'\nrequires = ['a']\n\
+         [tasks.c]\ncommand = 'echo c >> ran.txt'\nrequires = ['b']\n",
+    );
+    assert_eq!(p.plumb(&["run", "r"]).code, 0);
+    let out = p.plumb(&["reset", "r", "b", "--downstream"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("reset 2 tasks"), "{}", out.stdout);
+    assert_eq!(p.markers("r"), ["a"]);
+    assert_eq!(p.plumb(&["run", "r"]).code, 0);
+    assert_eq!(ran(&p), ["a", "b", "c", "b", "c"]);
+}
+
+#[test]
+fn foreach_instances_run_and_a_base_name_waits_for_all() {
+    let p = Project::new();
+    p.pipeline(
+        "f",
+        "[tasks.shard]\nforeach = { n = ['1', '2', '3'] }\ncommand = 'echo shard{{n}} >> ran.txt'\n\
+         [tasks.join]\ncommand = 'echo join >> ran.txt'\nrequires = ['shard']\n",
+    );
+    assert_eq!(p.plumb(&["run", "f"]).code, 0);
+    let r = ran(&p);
+    assert_eq!(r.len(), 4);
+    assert_eq!(r.last().map(String::as_str), Some("join"));
+    assert_eq!(p.markers("f"), ["join", "shard[n=1]", "shard[n=2]", "shard[n=3]"]);
+}
