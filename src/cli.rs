@@ -144,8 +144,9 @@ pub enum Command {
         /// Newest date first.
         #[arg(long)]
         reverse: bool,
-        #[command(flatten)]
-        instance: InstanceArgs,
+        /// Set another param for every date's instance, as NAME=VALUE (repeatable).
+        #[arg(short = 'p', value_name = "NAME=VALUE", value_parser = parse_assignment)]
+        params: Vec<(String, String)>,
     },
     /// Long-running scheduler: fires every pipeline that has a `schedule`, per its catch-up policy.
     Schedule,

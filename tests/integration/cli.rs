@@ -1,1 +1,271 @@
+//! Project discovery, state location, and the read-only commands: plan, status, history, logs,
+//! graph, next.
 
+use std::process::Command;
+
+use crate::support::{PLUMB, Project, run};
+
+const PIPE: &str = "[params]\nday = { type = 'date', default = '2026-11-20' }\n\
+    [tasks.a]\ncommand = 'echo a >> ran.txt'\n[tasks.b]\ncommand = 'echo b >> ran.txt; exit 1'\nrequires = ['a']\n\
+    [tasks.c]\ncommand = 'echo c >> ran.txt'\nrequires = ['b']\n";
+
+#[test]
+fn pipeline_by_name_from_any_directory_with_c() {
+    let p = Project::new();
+    p.pipeline("n", "[tasks.a]\ncommand = 'pwd > where.txt'\n");
+    let mut c = Command::new(PLUMB);
+    c.current_dir("/")
+        .args(["-C", p.path().to_str().unwrap(), "run", "n"]);
+    let out = run(c);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        p.read("where.txt").trim(),
+        p.path().canonicalize().unwrap().to_str().unwrap()
+    );
+}
+
+#[test]
+fn pipeline_by_path_finds_the_root_upward() {
+    let p = Project::new();
+    p.pipeline("n", "[tasks.a]\ncommand = 'pwd > where.txt'\n");
+    std::fs::create_dir(p.path().join("elsewhere")).unwrap();
+    let mut c = Command::new(PLUMB);
+    c.current_dir(p.path().join("elsewhere"))
+        .args(["run", "../pipelines/n.toml"]);
+    let out = run(c);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        p.exists("where.txt") && p.exists("state/plumb.db"),
+        "root is the dir with plumb.toml"
+    );
+}
+
+#[test]
+fn state_dir_from_flag_env_and_plumb_toml() {
+    let p = Project::new();
+    p.pipeline("n", "[tasks.a]\ncommand = 'test -f ok'\n");
+    let alt = tempfile::tempdir().unwrap();
+    let out = p.plumb(&["--state-dir", alt.path().to_str().unwrap(), "run", "n"]);
+    assert_eq!(out.code, 1);
+    p.file("ok", "");
+    assert!(alt.path().join("plumb.db").exists());
+    assert!(!p.exists("state"));
+    assert!(
+        out.stdout
+            .contains(&format!("--state-dir {} run n", alt.path().display())),
+        "resume command repeats it: {}",
+        out.stdout
+    );
+
+    let env = tempfile::tempdir().unwrap();
+    let mut c = p.cmd(&["run", "n"]);
+    c.env("PLUMB_STATE_DIR", env.path());
+    assert_eq!(run(c).code, 0);
+    assert!(env.path().join("plumb.db").exists());
+
+    p.file("plumb.toml", "state_dir = 'var/plumb'\n");
+    assert_eq!(p.plumb(&["run", "n"]).code, 0);
+    assert!(p.exists("var/plumb/plumb.db"));
+}
+
+#[test]
+fn plan_shows_what_run_would_do_without_running() {
+    let p = Project::new();
+    p.pipeline("p", PIPE);
+    let out = p.plumb(&["plan", "p"]);
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout
+            .starts_with("plan for p day=2026-11-20 (3 tasks): 0 done, 3 to run\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("  run      a  echo a >> ran.txt"),
+        "{}",
+        out.stdout
+    );
+    assert!(!p.exists("ran.txt"));
+    p.plumb(&["run", "p"]);
+    let v: serde_json::Value = serde_json::from_str(&p.plumb(&["plan", "p", "--json"]).stdout).unwrap();
+    let actions: Vec<&str> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["done", "run", "run"]);
+    assert_eq!(v["params"]["day"], "2026-11-20");
+}
+
+#[test]
+fn status_json_has_the_contract_fields() {
+    let p = Project::new();
+    p.pipeline("p", PIPE);
+    assert_eq!(p.plumb(&["run", "p"]).code, 1);
+    let out = p.plumb(&["status", "p", "--json"]);
+    assert_eq!(out.code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let tasks = v["tasks"].as_array().unwrap();
+    let get = |i: usize, k: &str| tasks[i][k].clone();
+    assert_eq!(get(0, "task"), "a");
+    assert_eq!(get(0, "state"), "done");
+    assert_eq!(get(0, "attempts"), 1);
+    assert!(get(0, "duration_s").is_f64());
+    assert!(get(0, "finished_at").is_string());
+    assert_eq!(get(1, "state"), "failed");
+    assert_eq!(get(1, "exit_code"), 1);
+    assert_eq!(get(2, "state"), "blocked");
+    assert_eq!(get(2, "blocked_by"), "b");
+    assert_eq!(get(2, "attempts"), 0);
+    let text = p.plumb(&["status", "p"]).stdout;
+    assert!(
+        text.starts_with("p day=2026-11-20: 1 done, 1 failed, 1 blocked\n"),
+        "{text}"
+    );
+    assert!(text.contains("(blocked by b)"), "{text}");
+}
+
+#[test]
+fn history_lists_runs_newest_first() {
+    let p = Project::new();
+    p.pipeline("p", PIPE);
+    p.plumb(&["run", "p"]);
+    p.plumb(&["run", "p", "-p", "day=2026-11-21"]);
+    let v: serde_json::Value = serde_json::from_str(&p.plumb(&["history", "--json"]).stdout).unwrap();
+    let runs = v.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["params"]["day"], "2026-11-21");
+    for r in runs {
+        for k in [
+            "run_id",
+            "pipeline",
+            "params",
+            "started_at",
+            "ended_at",
+            "outcome",
+        ] {
+            assert!(!r[k].is_null(), "{k} in {r}");
+        }
+        assert_eq!(r["outcome"], "failed");
+        assert_eq!(r["counts"]["blocked"], 1);
+    }
+    let limited: serde_json::Value =
+        serde_json::from_str(&p.plumb(&["history", "p", "--limit", "1", "--json"]).stdout).unwrap();
+    assert_eq!(limited.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn logs_shows_a_chosen_attempt() {
+    let p = Project::new();
+    p.pipeline(
+        "l",
+        "[tasks.a]\ncommand = 'echo attempt $PLUMB_ATTEMPT; exit 1'\nretries = 1\nretry_delay = '10ms'\n",
+    );
+    p.plumb(&["run", "l"]);
+    let last = p.plumb(&["logs", "l", "a"]);
+    assert!(last.stdout.contains("attempt 2\n"), "{}", last.stdout);
+    let first = p.plumb(&["logs", "l", "a", "--attempt", "1"]);
+    assert!(
+        first.stdout.contains("attempt 1\n") && !first.stdout.contains("attempt 2\n"),
+        "{}",
+        first.stdout
+    );
+    let none = p.plumb(&["logs", "l", "a", "--attempt", "5"]);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("has no attempt 5"), "{}", none.stderr);
+}
+
+#[test]
+fn graph_in_dot_and_mermaid_coloured_by_state() {
+    let p = Project::new();
+    p.pipeline("p", PIPE);
+    p.plumb(&["run", "p"]);
+    let dot = p.plumb(&["graph", "p"]).stdout;
+    assert!(dot.starts_with("digraph \"p day=2026-11-20\" {"), "{dot}");
+    assert!(
+        dot.contains("\"a\" -> \"b\";") && dot.contains("\"b\" -> \"c\";"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"b\" [label=\"b\\nfailed\", fillcolor=\"#f08f8f\"];"),
+        "{dot}"
+    );
+    let mm = p.plumb(&["graph", "p", "--format", "mermaid"]).stdout;
+    assert!(mm.starts_with("flowchart LR\n"), "{mm}");
+    assert!(
+        mm.contains("t0 --> t1") && mm.contains("t1[\"b (failed)\"]:::failed"),
+        "{mm}"
+    );
+}
+
+#[test]
+fn next_prints_fire_times_in_the_pipeline_zone() {
+    let p = Project::new();
+    p.pipeline(
+        "s",
+        "[pipeline]\nschedule = '30 2 * * *'\ntimezone = 'Europe/Berlin'\n",
+    );
+    let out = p.plumb(&["next", "s", "--count", "3"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3);
+    for l in lines {
+        assert!(
+            l.contains(" 02:30 +01:00 ") || l.contains(" 02:30 +02:00 ") || l.contains(" 03:00 +02:00 "),
+            "{l}"
+        );
+    }
+}
+
+#[test]
+fn commands_not_built_yet_say_so_and_exit_2() {
+    let p = Project::new();
+    for args in [
+        &["schedule"][..],
+        &["alerts", "list"],
+        &["backfill", "x", "--from", "2026-01-01", "--to", "2026-01-02"],
+    ] {
+        let out = p.plumb(args);
+        assert_eq!(out.code, 2, "{args:?}");
+        assert!(
+            out.stderr.contains("is not available in this version yet"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = Command::new(PLUMB).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for c in [
+        "validate", "plan", "run", "status", "history", "logs", "reset", "graph", "backfill", "schedule",
+        "next", "alerts",
+    ] {
+        assert!(help.contains(&format!("  {c} ")), "{c} in {help}");
+    }
+    assert!(
+        help.contains("Exit codes: 0 every task done; 1 a task failed"),
+        "{help}"
+    );
+    let run_help = String::from_utf8_lossy(
+        &Command::new(PLUMB)
+            .args(["run", "--help"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    for f in [
+        "--only",
+        "--fail-fast",
+        "--wait",
+        "--rerun-changed",
+        "--workers",
+        "--param",
+    ] {
+        assert!(run_help.contains(f), "{f} in {run_help}");
+    }
+}

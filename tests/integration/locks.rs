@@ -1,1 +1,93 @@
+//! One runner per instance; different instances side by side; --wait.
 
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{Project, run, wait_for};
+
+const SLOW: &str = "[params]\nday = 'a'\n[tasks.slow]\ncommand = 'echo {{day}} >> started.txt; \
+    echo start slow-{{day}} $(date +%s.%N) >> journal.txt; sleep 1.5; \
+    echo end slow-{{day}} $(date +%s.%N) >> journal.txt; echo {{day}} >> ran.txt'\n";
+
+#[test]
+fn a_second_runner_on_the_same_instance_exits_3_at_once_while_another_instance_runs() {
+    let p = Project::new();
+    p.pipeline("l", SLOW);
+    let mut first = p.cmd(&["run", "l"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("first runner to start its task", Duration::from_secs(10), || {
+        p.exists("started.txt")
+    });
+
+    let t = Instant::now();
+    let second = p.plumb(&["run", "l"]);
+    let took = t.elapsed();
+    assert_eq!(second.code, 3, "{}", second.all());
+    assert!(took < Duration::from_secs(1), "refused in {took:?}");
+    assert!(
+        second
+            .stderr
+            .contains("l day=a is already being run by another plumb"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        second.stderr
+    );
+
+    // A different instance of the same pipeline runs side by side.
+    let other = p.plumb(&["run", "l", "-p", "day=b"]);
+    assert_eq!(other.code, 0, "{}", other.all());
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    let iv = crate::support::intervals(&p.lines("journal.txt"), "slow");
+    assert_eq!(iv.len(), 2);
+    assert_eq!(
+        crate::support::max_overlap(&iv),
+        2,
+        "the two instances ran side by side: {iv:?}"
+    );
+    let mut r = p.lines("ran.txt");
+    r.sort();
+    assert_eq!(r, ["a", "b"]);
+}
+
+#[test]
+fn wait_queues_behind_the_holder() {
+    let p = Project::new();
+    p.pipeline("l", SLOW);
+    let mut first = p.cmd(&["run", "l"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("first runner to start", Duration::from_secs(10), || {
+        p.exists("started.txt")
+    });
+    let second = p.plumb(&["run", "l", "--wait"]);
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert!(
+        second.stderr.contains("waiting for it to finish (--wait)"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stdout.contains("1 done before"),
+        "the holder finished the task: {}",
+        second.stdout
+    );
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(p.lines("ran.txt"), ["a"]);
+}
+
+#[test]
+fn a_runner_killed_with_sigkill_leaves_no_lock() {
+    let p = Project::new();
+    p.pipeline("l", SLOW);
+    let mut first = p.cmd(&["run", "l"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("first runner to start", Duration::from_secs(10), || {
+        p.exists("started.txt")
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut c = p.cmd(&["run", "l"]);
+    c.stdout(Stdio::piped());
+    let out = run(c);
+    assert_eq!(out.code, 0, "{}", out.all());
+}

@@ -1,1 +1,204 @@
+//! SIGINT, SIGTERM and SIGKILL of the runner; cron-like invocation.
 
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::support::{PLUMB, Project, alive, intervals, journaled, run, wait_for};
+
+fn signal(child: &std::process::Child, sig: Signal) {
+    kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+const LONG: &str = "[tasks.quick]\ncommand = 'echo quick >> ran.txt'\n\
+    [tasks.long]\ncommand = 'sh -c \"echo $$ > grandchild.pid; exec sleep 30\" & echo $$ > leader.pid; wait'\nrequires = ['quick']\n\
+    [tasks.after]\ncommand = 'echo after >> ran.txt'\nrequires = ['long']\n";
+
+fn start_long(p: &Project) -> std::process::Child {
+    p.pipeline("s", LONG);
+    let child = p
+        .cmd(&["run", "s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the long task's grandchild", Duration::from_secs(10), || {
+        !p.read("grandchild.pid").trim().is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    child
+}
+
+fn pid(p: &Project, f: &str) -> u32 {
+    p.read(f).trim().parse().unwrap()
+}
+
+#[test]
+fn sigterm_stops_the_task_group_records_interrupted_and_exits_143() {
+    let p = Project::new();
+    let child = start_long(&p);
+    let t = Instant::now();
+    signal(&child, Signal::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(8), "took {:?}", t.elapsed());
+    let code = out.status.code();
+    assert_eq!(code, Some(143), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("s: INTERRUPTED by SIGTERM"), "{stdout}");
+    assert!(stdout.contains("interrupted:\n  long"), "{stdout}");
+    assert!(stdout.contains("resume with:"), "{stdout}");
+    wait_for("grandchild gone", Duration::from_secs(5), || {
+        !alive(pid(&p, "grandchild.pid"))
+    });
+    assert!(!alive(pid(&p, "leader.pid")));
+    let state: String = p
+        .db()
+        .query_row("SELECT state FROM attempts WHERE task = 'long'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, "interrupted");
+    assert_eq!(p.markers("s"), ["quick"]);
+    let outcome: String = p
+        .db()
+        .query_row("SELECT outcome FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outcome, "interrupted");
+}
+
+#[test]
+fn sigint_exits_130_and_a_second_one_kills_at_once() {
+    let p = Project::new();
+    p.pipeline(
+        "i",
+        "[tasks.stubborn]\ncommand = 'trap \"\" TERM INT; echo $$ > pid; while true; do sleep 0.05; done'\ngrace = '60s'\n",
+    );
+    let child = p.cmd(&["run", "i"]).stdout(Stdio::piped()).spawn().unwrap();
+    wait_for("task to start", Duration::from_secs(10), || {
+        !p.read("pid").trim().is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    signal(&child, Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        alive(pid(&p, "pid")),
+        "the task ignores SIGTERM and has 60s of grace"
+    );
+    signal(&child, Signal::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "second Ctrl-C kills at once: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(130));
+    assert!(!alive(pid(&p, "pid")));
+}
+
+#[test]
+fn sigkill_of_the_runner_then_a_rerun_finishes_without_rerunning_done_tasks() {
+    let p = Project::new();
+    let mut child = start_long(&p);
+    let first_leader = pid(&p, "leader.pid");
+    let first_grandchild = pid(&p, "grandchild.pid");
+    signal(&child, Signal::SIGKILL);
+    child.wait().unwrap();
+    assert!(alive(first_grandchild), "SIGKILL leaves the task's group running");
+
+    // Make the task quick now, and record each attempt's start/end.
+    p.pipeline(
+        "s",
+        &format!(
+            "[tasks.quick]\ncommand = 'echo quick >> ran.txt'\n[tasks.long]\ncommand = '{}'\nrequires = ['quick']\n\
+             [tasks.after]\ncommand = 'echo after >> ran.txt'\nrequires = ['long']\n",
+            journaled("long", "true")
+        ),
+    );
+    let out = p.plumb(&["run", "s"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("stopping processes left by an interrupted attempt of long"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("recorded 1 attempt of a runner that died as interrupted"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !alive(first_grandchild) && !alive(first_leader),
+        "the old group is gone before the task reruns"
+    );
+    assert_eq!(
+        p.lines("ran.txt"),
+        ["quick", "after"],
+        "quick ran once, in the first run"
+    );
+    assert_eq!(intervals(&p.lines("journal.txt"), "long").len(), 1);
+    let states: Vec<String> = {
+        let db = p.db();
+        let mut s = db
+            .prepare("SELECT state FROM attempts WHERE task = 'long' ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(states, ["interrupted", "success"]);
+    let outcomes: Vec<String> = {
+        let db = p.db();
+        let mut s = db
+            .prepare("SELECT outcome FROM runs ORDER BY started_at")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(outcomes, ["interrupted", "success"]);
+    let ok: String = p
+        .db()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+#[test]
+fn cron_like_invocation_prints_plain_text() {
+    let p = Project::new();
+    p.pipeline(
+        "c",
+        "[tasks.a]\ncommand = 'echo a >> ran.txt'\n[tasks.b]\ncommand = 'exit 1'\n",
+    );
+    let root = p.path().to_str().unwrap();
+    let mut c = Command::new(PLUMB);
+    c.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        .args(["-C", root, "run", "c"])
+        .stdin(Stdio::null());
+    let out = run(c);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!out.all().contains('\x1b'), "no escape codes: {:?}", out.all());
+    assert!(
+        out.stdout.contains("start   a") && out.stdout.contains("done    a"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("resume with:\n  plumb -C {root} run c\n")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(p.lines("ran.txt"), ["a"]);
+    assert!(
+        p.exists("state/plumb.db"),
+        "state lives under the project, not the cwd"
+    );
+}

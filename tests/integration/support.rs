@@ -1,6 +1,6 @@
 //! A tiny builder for temporary projects, and a runner for the real binary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -159,8 +159,4 @@ pub fn journaled(name: &str, body: &str) -> String {
     format!(
         "echo start {name} $(date +%s.%N) >> journal.txt; {body}; echo end {name} $(date +%s.%N) >> journal.txt"
     )
-}
-
-pub fn state_dir(p: &Project) -> PathBuf {
-    p.path().join("state")
 }
