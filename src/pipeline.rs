@@ -242,7 +242,13 @@ impl Builder<'_> {
         }
     }
 
-    fn build(&mut self, name: String, path: &Path, file: PipelineFile, project: &ProjectFile) -> Pipeline {
+    fn build(
+        &mut self,
+        name: String,
+        path: &Path,
+        mut file: PipelineFile,
+        project: &ProjectFile,
+    ) -> Pipeline {
         let p = &file.pipeline;
         let schedule = p
             .schedule
@@ -330,7 +336,7 @@ impl Builder<'_> {
         let mut index: HashMap<String, usize> = HashMap::with_capacity(file.tasks.len());
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::with_capacity(file.tasks.len());
         let mut def_spans = Vec::with_capacity(file.tasks.len());
-        for (key, section) in &file.tasks {
+        for (key, section) in &mut file.tasks {
             let id = key.get_ref();
             if !is_identifier(id) {
                 self.error(
@@ -344,7 +350,8 @@ impl Builder<'_> {
             let def = self.task_def(id, section, &inherited, &resources, &param_names, &vars);
             let def_index = defs.len();
             defs.push(def);
-            def_spans.push((key.span(), section.clone()));
+            // Keep only what resolving `requires` needs, not a copy of the section.
+            def_spans.push((key.span(), section.requires.take().unwrap_or_default()));
             let mut ids = Vec::new();
             for combo in cross_product(&vars) {
                 let task_id = if combo.is_empty() {
@@ -864,15 +871,14 @@ impl Builder<'_> {
     fn requires(
         &mut self,
         tasks: &[Task],
-        defs: &[(Range<usize>, TaskSection)],
+        defs: &[(Range<usize>, Vec<Spanned<String>>)],
         index: &HashMap<String, usize>,
         by_name: &HashMap<String, Vec<usize>>,
     ) -> Vec<Vec<(usize, Range<usize>)>> {
         let mut out = Vec::with_capacity(tasks.len());
         for task in tasks {
             let mut deps = Vec::new();
-            let section = &defs[task.def].1;
-            for req in section.requires.iter().flatten() {
+            for req in &defs[task.def].1 {
                 let text = match Template::parse(req.get_ref()) {
                     Ok(t) => {
                         let bad: Vec<String> = t
@@ -933,7 +939,7 @@ impl Builder<'_> {
         cycle: &[usize],
         tasks: &[Task],
         deps: &[Vec<(usize, Range<usize>)>],
-        defs: &[(Range<usize>, TaskSection)],
+        defs: &[(Range<usize>, Vec<Spanned<String>>)],
     ) {
         let names: Vec<&str> = cycle.iter().map(|&i| tasks[i].id.as_str()).collect();
         let mut path = names.join(" -> ");
