@@ -26,9 +26,16 @@ fn render_error(e: &plumb::error::Error) -> String {
     }
 }
 
+/// plumb's own log on stderr. In text form only warnings show by default (the run's plain lines
+/// on stdout already tell the story); in JSON form, for log shippers, every run and task event
+/// is an `info` record with its fields. `PLUMB_LOG` (e.g. `debug`) overrides the level.
 fn init_logging(format: LogFormat) {
+    let default = match format {
+        LogFormat::Json => "info",
+        LogFormat::Text => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLUMB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

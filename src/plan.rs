@@ -221,3 +221,132 @@ pub fn statuses(plan: &Plan, graph: &Graph, ids: &[&str], attempts: &[AttemptRow
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Pipeline;
+    use crate::spec::ProjectFile;
+
+    const P: &str = "[tasks.input]\noutputs = ['in.csv']\n\
+        [tasks.a]\ncommand = 'a'\noutputs = ['a.out']\n\
+        [tasks.b]\ncommand = 'b'\nrequires = ['a']\n\
+        [tasks.c]\ncommand = 'c'\nrequires = ['input', 'b']\n\
+        [tasks.d]\ncommand = 'd'\n";
+
+    fn pipeline(text: &str) -> Pipeline {
+        Pipeline::from_text(
+            Path::new("/x/p.toml"),
+            Path::new("p.toml"),
+            text.to_string(),
+            &ProjectFile::default(),
+        )
+        .expect("valid pipeline")
+    }
+
+    fn marker(fp: &str) -> Marker {
+        Marker {
+            fingerprint: fp.to_string(),
+            run_id: "r".into(),
+            finished_at: "t".into(),
+        }
+    }
+
+    fn plan(p: &Pipeline, root: &Path, done: &[&str], opts: &PlanOptions) -> Plan {
+        let inst = Instance::new(p, &[], chrono::Utc::now()).unwrap();
+        let markers = done
+            .iter()
+            .map(|t| (t.to_string(), marker(&inst.fingerprint(p.index[*t], root))))
+            .collect();
+        Plan::new(&inst, root, &markers, opts)
+    }
+
+    fn states(p: &Pipeline, plan: &Plan) -> Vec<(String, &'static str)> {
+        p.tasks
+            .iter()
+            .zip(&plan.states)
+            .map(|(t, s)| (t.id.clone(), s.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn markers_and_outputs_decide_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline(P);
+        // a's marker exists but its output does not: not done, and the marker is stale.
+        let pl = plan(&p, dir.path(), &["a", "b", "d"], &PlanOptions::default());
+        assert_eq!(pl.stale_markers, vec![p.index["a"]]);
+        assert_eq!(pl.states[p.index["a"]], TaskState::Pending);
+        assert_eq!(
+            pl.states[p.index["b"]],
+            TaskState::Done,
+            "b has no outputs: its marker suffices"
+        );
+        std::fs::write(dir.path().join("a.out"), "").unwrap();
+        let pl = plan(&p, dir.path(), &["a", "b", "d"], &PlanOptions::default());
+        assert!(pl.stale_markers.is_empty());
+        assert_eq!(pl.states[p.index["a"]], TaskState::Done);
+    }
+
+    #[test]
+    fn missing_input_makes_dependents_wait_unless_it_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline(P);
+        let pl = plan(&p, dir.path(), &[], &PlanOptions::default());
+        assert_eq!(
+            states(&p, &pl),
+            vec![
+                ("input".into(), "missing"),
+                ("a".into(), "pending"),
+                ("b".into(), "pending"),
+                ("c".into(), "waiting"),
+                ("d".into(), "pending"),
+            ]
+        );
+        let waited = pipeline(&P.replace("outputs = ['in.csv']", "outputs = ['in.csv']\nwait = '1m'"));
+        let pl = plan(&waited, dir.path(), &[], &PlanOptions::default());
+        assert_eq!(pl.states[waited.index["c"]], TaskState::Pending);
+        std::fs::write(dir.path().join("in.csv"), "").unwrap();
+        let pl = plan(&p, dir.path(), &[], &PlanOptions::default());
+        assert_eq!(pl.states[p.index["input"]], TaskState::Done);
+        assert_eq!(pl.states[p.index["c"]], TaskState::Pending);
+    }
+
+    #[test]
+    fn changed_stays_done_unless_rerun_changed_which_takes_dependents_along() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.out"), "").unwrap();
+        std::fs::write(dir.path().join("in.csv"), "").unwrap();
+        let p = pipeline(P);
+        let inst = Instance::new(&p, &[], chrono::Utc::now()).unwrap();
+        let mut markers: HashMap<String, Marker> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|t| (t.to_string(), marker(&inst.fingerprint(p.index[*t], dir.path()))))
+            .collect();
+        markers.insert("a".into(), marker("old"));
+        let pl = Plan::new(&inst, dir.path(), &markers, &PlanOptions::default());
+        assert_eq!(pl.states[p.index["a"]], TaskState::Changed);
+        assert!(pl.states.iter().all(|s| s.is_done()));
+        let opts = PlanOptions {
+            rerun_changed: true,
+            ..Default::default()
+        };
+        let pl = Plan::new(&inst, dir.path(), &markers, &opts);
+        let to_run: Vec<&str> = pl.to_run().map(|t| p.tasks[t].id.as_str()).collect();
+        assert_eq!(to_run, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn only_limits_the_plan_to_a_task_and_its_upstream() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline(P);
+        let opts = PlanOptions {
+            only: vec![p.index["b"]],
+            ..Default::default()
+        };
+        let pl = plan(&p, dir.path(), &[], &opts);
+        let to_run: Vec<&str> = pl.to_run().map(|t| p.tasks[t].id.as_str()).collect();
+        assert_eq!(to_run, vec!["a", "b"]);
+        assert_eq!(pl.states[p.index["d"]], TaskState::Skipped);
+    }
+}

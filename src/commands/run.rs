@@ -13,7 +13,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::process;
 use crate::project::{Locator, Project};
 use crate::report::{self, Reporter};
-use crate::state::{AttemptEnd, Runner, State};
+use crate::state::{AttemptEnd, AttemptState, Runner, State};
 use crate::{attempt, exit};
 
 pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<i32> {
@@ -90,6 +90,15 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         run_id: &run_id,
         log_dir,
     };
+    tracing::info!(
+        event = "run_started",
+        run_id = %run_id,
+        pipeline = %pipeline.name,
+        instance = %key,
+        to_run,
+        done_before,
+        workers
+    );
     let clock = Instant::now();
     let mut sink = Recorder {
         state: &mut state,
@@ -116,11 +125,18 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         exit::INTERRUPTED_INT | exit::INTERRUPTED_TERM => "interrupted",
         _ => "failed",
     };
-    state.finish_run(
-        &run_id,
-        outcome_word,
-        &serde_json::Value::Object(counts).to_string(),
-    )?;
+    let counts = serde_json::Value::Object(counts).to_string();
+    state.finish_run(&run_id, outcome_word, &counts)?;
+    tracing::info!(
+        event = "run_finished",
+        run_id = %run_id,
+        pipeline = %pipeline.name,
+        instance = %key,
+        outcome = outcome_word,
+        exit_code = code,
+        duration_s = elapsed.as_secs_f64(),
+        counts = %counts
+    );
     print!(
         "{}",
         report::summary(&pipeline, &label, &run_id, &outcome, elapsed, &resume)
@@ -220,6 +236,15 @@ impl Sink for Recorder<'_> {
                     .map_err(|e| e.to_string())?;
                 self.rows[task] = Some(id);
                 self.logs[task] = Some(log.to_path_buf());
+                tracing::info!(
+                    event = "task_started",
+                    run_id = self.run_id,
+                    pipeline = %p.name,
+                    instance = %key,
+                    task = %p.tasks[task].id,
+                    attempt,
+                    log = %log.display()
+                );
                 self.reporter.started(task, attempt);
             }
             RunEvent::Spawned { task, pgid, start } => {
@@ -229,10 +254,10 @@ impl Sink for Recorder<'_> {
             }
             RunEvent::Finished {
                 task,
+                attempt,
                 result,
                 fingerprint,
                 retry_in,
-                ..
             } => {
                 if let Some(id) = self.rows[task] {
                     let end = AttemptEnd {
@@ -246,6 +271,27 @@ impl Sink for Recorder<'_> {
                     self.state.finish_attempt(id, &end, marker).map_err(|e| e.to_string())?;
                 }
                 let log = self.logs[task].clone().unwrap_or_default();
+                let event = match (result.state, retry_in) {
+                    (AttemptState::Success, _) => "task_succeeded",
+                    (_, Some(_)) => "task_retrying",
+                    (AttemptState::Interrupted, None) => "task_interrupted",
+                    (_, None) => "task_failed",
+                };
+                tracing::info!(
+                    event,
+                    run_id = self.run_id,
+                    pipeline = %p.name,
+                    instance = %key,
+                    task = %p.tasks[task].id,
+                    attempt,
+                    state = result.state.as_str(),
+                    exit_code = result.exit_code,
+                    signal = result.signal,
+                    duration_s = result.duration.as_secs_f64(),
+                    error = result.error.as_deref(),
+                    retry_in_s = retry_in.map(|d| d.as_secs_f64()),
+                    log = %log.display()
+                );
                 self.reporter.finished(task, result, retry_in, &log);
             }
             RunEvent::InputWaiting { task, wait } => self.reporter.note(&format!(
@@ -267,6 +313,16 @@ impl Sink for Recorder<'_> {
                 self.reporter.skipped(1 + waiting.len());
             }
             RunEvent::Blocked { failed, blocked } => {
+                for &b in blocked {
+                    tracing::info!(
+                        event = "task_blocked",
+                        run_id = self.run_id,
+                        pipeline = %p.name,
+                        instance = %key,
+                        task = %p.tasks[b].id,
+                        blocked_by = %p.tasks[failed].id
+                    );
+                }
                 self.reporter.note(&format!(
                     "blocked {} task{} that require {}",
                     blocked.len(),

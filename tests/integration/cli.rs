@@ -269,3 +269,70 @@ fn help_explains_every_command() {
         assert!(run_help.contains(f), "{f} in {run_help}");
     }
 }
+
+#[test]
+fn json_log_format_emits_one_record_per_run_and_task_event() {
+    let p = Project::new();
+    p.pipeline("j", "[tasks.a]\ncommand = 'true'\n[tasks.b]\ncommand = 'exit 2'\n[tasks.c]\ncommand = 'true'\nrequires = ['b']\n");
+    let out = p.plumb(&["--log-format", "json", "run", "j"]);
+    assert_eq!(out.code, 1);
+    let records: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let events: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            let f = &r["fields"];
+            (
+                f["event"].as_str().unwrap().to_string(),
+                f["task"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(events.first().unwrap().0, "run_started");
+    assert_eq!(events.last().unwrap().0, "run_finished");
+    assert!(
+        events.contains(&("task_succeeded".into(), "a".into())),
+        "{events:?}"
+    );
+    assert!(events.contains(&("task_failed".into(), "b".into())), "{events:?}");
+    assert!(
+        events.contains(&("task_blocked".into(), "c".into())),
+        "{events:?}"
+    );
+    let failed = records
+        .iter()
+        .find(|r| r["fields"]["event"] == "task_failed")
+        .unwrap();
+    assert_eq!(failed["fields"]["exit_code"], 2);
+    assert_eq!(records.last().unwrap()["fields"]["outcome"], "failed");
+}
+
+#[test]
+fn a_terminal_gets_live_progress() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: `script` (util-linux) is not installed, so no pseudo-terminal can be made");
+        return;
+    }
+    let p = Project::new();
+    p.pipeline(
+        "t",
+        "[tasks.a]\ncommand = 'sleep 0.5'\n[tasks.b]\ncommand = 'true'\nrequires = ['a']\n",
+    );
+    let cmd = format!("{PLUMB} run t");
+    let mut c = Command::new("script");
+    c.current_dir(p.path())
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("TERM", "xterm");
+    let out = run(c);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains('\x1b'),
+        "progress is drawn with terminal codes: {:?}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("tasks done"), "{:?}", out.stdout);
+    assert!(out.stdout.contains("t: succeeded"), "{:?}", out.stdout);
+}

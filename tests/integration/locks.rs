@@ -91,3 +91,18 @@ fn a_runner_killed_with_sigkill_leaves_no_lock() {
     let out = run(c);
     assert_eq!(out.code, 0, "{}", out.all());
 }
+
+#[test]
+fn status_shows_a_task_running_in_a_live_runner() {
+    let p = Project::new();
+    p.pipeline("l", SLOW);
+    let mut first = p.cmd(&["run", "l"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for("first runner to start", Duration::from_secs(10), || {
+        p.exists("started.txt")
+    });
+    let st: serde_json::Value = serde_json::from_str(&p.plumb(&["status", "l", "--json"]).stdout).unwrap();
+    assert_eq!(st["tasks"][0]["state"], "running");
+    first.wait().unwrap();
+    let st: serde_json::Value = serde_json::from_str(&p.plumb(&["status", "l", "--json"]).stdout).unwrap();
+    assert_eq!(st["tasks"][0]["state"], "done");
+}
