@@ -96,6 +96,13 @@ mod tests {
     }
 
     #[test]
+    fn every_documented_alias_parses() {
+        for a in ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly"] {
+            assert!(Schedule::parse(a).is_ok(), "{a}");
+        }
+    }
+
+    #[test]
     fn zones_are_checked() {
         assert!(parse_zone("Europe/Berlin").is_ok());
         assert!(parse_zone("Mars/Olympus").is_err());
