@@ -104,6 +104,12 @@ pub enum RunEvent<'a> {
         signal: Signal,
         hard: bool,
     },
+    /// A task has been running (or retrying) for longer than its `sla` since its first attempt
+    /// in this run started. Reported once per task per run, while it still runs.
+    SlaMissed {
+        task: usize,
+        running_for: Duration,
+    },
 }
 
 /// Consumes run events: records state, draws progress. An error while recording a success
@@ -142,6 +148,7 @@ pub struct RunOutcome {
 enum Timer {
     Retry(usize),
     Poll(usize),
+    Sla(usize),
 }
 
 /// Run the plan's pending tasks. Blocks until every one has an outcome.
@@ -162,6 +169,8 @@ struct Dispatcher<'a, 's> {
     parked: Vec<BinaryHeap<(i64, Reverse<usize>)>>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     poll_deadline: Vec<Option<Instant>>,
+    /// When each task's first attempt in this run started (for its SLA).
+    first_start: Vec<Option<Instant>>,
     failed_any: bool,
     stopping: Option<Signal>,
     events_tx: mpsc::UnboundedSender<AttemptEvent>,
@@ -205,6 +214,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             parked: vec![BinaryHeap::new(); p.resources.len()],
             timers: BinaryHeap::new(),
             poll_deadline: vec![None; n],
+            first_start: vec![None; n],
             failed_any: false,
             stopping: None,
             events_tx,
@@ -219,8 +229,12 @@ impl<'a, 's> Dispatcher<'a, 's> {
         let mut sigterm = signal(SignalKind::terminate())?;
         loop {
             self.dispatch();
+            // SLA timers alone never keep a run alive.
             let idle = self.running == 0
-                && self.timers.is_empty()
+                && self
+                    .timers
+                    .iter()
+                    .all(|Reverse((_, t))| matches!(t, Timer::Sla(_)))
                 && (self.ready.is_empty() || self.stopping.is_some() || self.halted());
             if idle {
                 break;
@@ -335,6 +349,13 @@ impl<'a, 's> Dispatcher<'a, 's> {
         let def = p.def(t);
         let attempt = self.tasks[t].attempts + 1;
         self.tasks[t].attempts = attempt;
+        if attempt == 1 {
+            let now = Instant::now();
+            self.first_start[t] = Some(now);
+            if let Some(sla) = def.sla {
+                self.timers.push(Reverse((now + sla, Timer::Sla(t))));
+            }
+        }
         self.tasks[t].fate = Fate::Running;
         self.running += 1;
         let log = self
@@ -369,8 +390,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             timeout: def.timeout,
             grace: def.grace,
             header: format!(
-                "# plumb: {} task {} attempt {attempt} of {}, run {}, started {}",
-                inst.label(),
+                "# plumb: {} attempt {attempt}/{}, run {}, {}",
                 p.tasks[t].id,
                 def.retries + 1,
                 self.cfg.run_id,
@@ -557,6 +577,12 @@ impl<'a, 's> Dispatcher<'a, 's> {
                         self.ready.push_back(t);
                     }
                 }
+                Timer::Sla(t) => {
+                    if matches!(self.tasks[t].fate, Fate::Running | Fate::RetryWait) {
+                        let running_for = self.first_start[t].map(|s| s.elapsed()).unwrap_or_default();
+                        let _ = self.sink.event(RunEvent::SlaMissed { task: t, running_for });
+                    }
+                }
                 Timer::Poll(t) => {
                     if self.outputs_exist(t) {
                         let _ = self.sink.event(RunEvent::InputArrived { task: t });
@@ -589,6 +615,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                     self.tasks[t].fate = Fate::Interrupted;
                 }
                 Timer::Poll(t) => self.input_missing(t),
+                Timer::Sla(_) => {}
             }
         }
     }

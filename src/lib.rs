@@ -6,6 +6,7 @@
 //! built) → [`instance`] (params bound) → [`plan`] (reads [`state`]) → [`executor`] → events →
 //! {[`state`], [`report`]}.
 
+pub mod alert;
 pub mod attempt;
 pub mod cli;
 pub mod commands;
@@ -17,6 +18,7 @@ pub mod exit;
 pub mod graph;
 pub mod instance;
 pub mod lock;
+pub mod mail;
 pub mod pipeline;
 pub mod plan;
 pub mod process;

@@ -1,6 +1,7 @@
 //! One module per command. Each takes the parsed arguments and returns an exit code or an
 //! [`Error`](crate::error::Error); `main` prints the error and maps it to its code.
 
+mod alerts;
 mod graph;
 mod history;
 mod logs;
@@ -62,7 +63,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             "the scheduler daemon; drive plumb from crontab meanwhile (docs/cron.md)",
         )),
         Command::Alerts { command } => match command {
-            AlertsCommand::List | AlertsCommand::Flush => Err(not_yet("alerts", "the alert outbox")),
+            AlertsCommand::List => alerts::list(&locator),
+            AlertsCommand::Flush => alerts::flush(&locator),
         },
     }
 }

@@ -1,13 +1,15 @@
 //! `plumb run PIPELINE`: lock the instance, recover from a dead runner, plan, execute, summarise.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::alert::{self, RunFacts};
 use crate::cli::{LogFormat, RunArgs};
 use crate::error::{Error, Result};
 use crate::executor::{self, Fate, RunConfig, RunEvent, RunOutcome, Sink};
 use crate::instance::Instance;
 use crate::lock;
+use crate::mail::{Courier, SmtpConfig};
 use crate::pipeline::Executor;
 use crate::plan::{Plan, PlanOptions};
 use crate::process;
@@ -100,6 +102,19 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         workers
     );
     let clock = Instant::now();
+    let smtp = match SmtpConfig::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("plumb: warning: {e}; alerts stay queued in the outbox");
+            None
+        }
+    };
+    // Deliver alerts left queued by earlier runs, and this run's, on the side.
+    let courier = smtp
+        .clone()
+        .map(|cfg| Courier::start(project.state_dir.clone(), cfg, me));
+    let host = process::hostname();
+    let started = chrono::Utc::now();
     let mut sink = Recorder {
         state: &mut state,
         reporter: &mut reporter,
@@ -108,9 +123,13 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         rows: vec![None; pipeline.tasks.len()],
         logs: vec![None; pipeline.tasks.len()],
         runner: me,
+        courier: courier.as_ref(),
+        host: &host,
+        queued: 0,
     };
     let outcome = executor::execute(&cfg, &mut sink)
         .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
+    let mut queued = sink.queued;
     let elapsed = clock.elapsed();
     reporter.close();
 
@@ -126,7 +145,34 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         _ => "failed",
     };
     let counts = serde_json::Value::Object(counts).to_string();
-    state.finish_run(&run_id, outcome_word, &counts)?;
+    let facts = RunFacts {
+        pipeline: &pipeline,
+        instance_key: &key,
+        label: &label,
+        run_id: &run_id,
+        host: &host,
+        started,
+        ended: chrono::Utc::now(),
+        outcome: &outcome,
+        resume: &resume,
+    };
+    let mut alerts = Vec::new();
+    if wants(&pipeline, "failure") && outcome.tasks.iter().any(|t| t.fate == Fate::Failed) {
+        alerts.push(facts.failure());
+    }
+    if code == exit::SUCCESS {
+        if wants(&pipeline, "success") {
+            alerts.push(facts.success());
+        }
+        if wants(&pipeline, "recovery")
+            && state.previous_outcome(&pipeline.name, &key, &run_id)?.as_deref() == Some("failed")
+        {
+            alerts.push(facts.recovery());
+        }
+    }
+    queued += alerts.len();
+    state.finish_run(&run_id, outcome_word, &counts, &alerts)?;
+    finish_alerts(courier, smtp.is_some(), queued, &project);
     tracing::info!(
         event = "run_finished",
         run_id = %run_id,
@@ -222,6 +268,49 @@ struct Recorder<'a> {
     rows: Vec<Option<i64>>,
     logs: Vec<Option<PathBuf>>,
     runner: Runner,
+    courier: Option<&'a Courier>,
+    host: &'a str,
+    /// Alerts this run queued so far.
+    queued: usize,
+}
+
+impl Recorder<'_> {
+    fn alert_queued(&mut self) {
+        self.queued += 1;
+        if let Some(c) = self.courier {
+            c.kick();
+        }
+    }
+}
+
+/// Whether the pipeline sends e-mail for `event`.
+fn wants(p: &crate::pipeline::Pipeline, event: &str) -> bool {
+    !p.alerts.email.is_empty() && p.alerts.on.iter().any(|e| e == event)
+}
+
+/// Give queued alerts a bounded time to go out, and say plainly when they cannot.
+fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize, project: &Project) {
+    if let Some(c) = courier {
+        match c.finish(Duration::from_secs(20)) {
+            Some(d) if !d.failed.is_empty() => eprintln!(
+                "plumb: warning: {} alert{} could not be sent ({}); kept in the outbox, retried by the next run or `plumb alerts flush`",
+                d.failed.len(),
+                if d.failed.len() == 1 { "" } else { "s" },
+                d.failed[0].2
+            ),
+            Some(_) => {}
+            None => eprintln!(
+                "plumb: warning: the mail server is slow; unsent alerts stay in the outbox for the next run"
+            ),
+        }
+    } else if !configured && queued > 0 {
+        let _ = project;
+        eprintln!(
+            "plumb: warning: {queued} alert{} queued but PLUMB_SMTP_URL is not set, so nothing was sent; \
+             they stay in the outbox (`plumb alerts list`) until a run or `plumb alerts flush` with PLUMB_SMTP_URL set",
+            if queued == 1 { "" } else { "s" }
+        );
+    }
 }
 
 impl Sink for Recorder<'_> {
@@ -268,7 +357,26 @@ impl Sink for Recorder<'_> {
                         error: result.error.clone(),
                     };
                     let marker = fingerprint.map(|fp| (p.name.as_str(), key.as_str(), p.tasks[task].id.as_str(), fp, self.run_id));
-                    self.state.finish_attempt(id, &end, marker).map_err(|e| e.to_string())?;
+                                        let alert = match retry_in {
+                        Some(delay) if wants(p, "retry") => Some(alert::retry(
+                            p,
+                            &key,
+                            &self.instance.label(),
+                            self.run_id,
+                            task,
+                            attempt,
+                            result.error.as_deref().unwrap_or("failed"),
+                            delay,
+                            self.logs[task].as_deref().unwrap_or(Path::new("")),
+                        )),
+                        _ => None,
+                    };
+                    self.state
+                        .finish_attempt(id, &end, marker, alert.as_ref())
+                        .map_err(|e| e.to_string())?;
+                    if alert.is_some() {
+                        self.alert_queued();
+                    }
                 }
                 let log = self.logs[task].clone().unwrap_or_default();
                 let event = match (result.state, retry_in) {
@@ -330,6 +438,35 @@ impl Sink for Recorder<'_> {
                     p.tasks[failed].id
                 ));
                 self.reporter.skipped(blocked.len());
+            }
+                        RunEvent::SlaMissed { task, running_for } => {
+                let sla = p.def(task).sla.unwrap_or_default();
+                self.reporter.note(&format!(
+                    "SLA     {} still running after {} (sla {})",
+                    p.tasks[task].id,
+                    crate::duration::human(running_for),
+                    crate::duration::human(sla)
+                ));
+                tracing::info!(event = "sla_missed", run_id = self.run_id, task = %p.tasks[task].id, running_for_s = running_for.as_secs_f64());
+                let alert = wants(p, "sla_miss").then(|| {
+                    alert::sla_miss(
+                        p,
+                        &key,
+                        &self.instance.label(),
+                        self.run_id,
+                        self.host,
+                        task,
+                        running_for,
+                        sla,
+                        self.logs[task].as_deref(),
+                    )
+                });
+                if let Some(id) = self.rows[task] {
+                    self.state.record_sla_miss(id, alert.as_ref()).map_err(|e| e.to_string())?;
+                    if alert.is_some() {
+                        self.alert_queued();
+                    }
+                }
             }
             RunEvent::Stopping { signal, hard } => self.reporter.note(&if hard {
                 format!("{} again: killing every running task now", signal.as_str())

@@ -4,8 +4,10 @@
 //! see what ran and when; assertions are on what a user observes: exit codes, output, files and
 //! the SQLite state.
 
+mod smtp;
 mod support;
 
+mod alerts;
 mod cli;
 mod engine;
 mod example;

@@ -1,0 +1,289 @@
+//! What alert e-mails say.
+//!
+//! One failure e-mail per run (never one per task), written when the run ends, so it is sent
+//! only after every retry is exhausted. It must let the on-call engineer act from a phone: what
+//! failed and how (exit status or signal, attempts, duration), why (the last lines of the log),
+//! what is blocked, what succeeded, and the command that resumes. Plain text, short lines.
+//!
+//! Composing is pure: these functions turn facts into a [`NewAlert`]; the outbox
+//! ([`crate::state`]) stores it and [`crate::mail`] delivers it.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::attempt::signal_name;
+use crate::duration::human;
+use crate::executor::{Fate, RunOutcome};
+use crate::pipeline::Pipeline;
+use crate::report::log_tail;
+use crate::state::{AttemptState, NewAlert};
+
+/// Lines of a failed task's log quoted in the e-mail.
+pub const LOG_TAIL_LINES: usize = 20;
+
+/// Everything an end-of-run alert says.
+pub struct RunFacts<'a> {
+    pub pipeline: &'a Pipeline,
+    pub instance_key: &'a str,
+    pub label: &'a str,
+    pub run_id: &'a str,
+    pub host: &'a str,
+    pub started: DateTime<Utc>,
+    pub ended: DateTime<Utc>,
+    pub outcome: &'a RunOutcome,
+    pub resume: &'a str,
+}
+
+impl RunFacts<'_> {
+    fn alert(&self, event: &str, subject: String, body: String) -> NewAlert {
+        NewAlert {
+            event: event.to_string(),
+            pipeline: self.pipeline.name.clone(),
+            instance: self.instance_key.to_string(),
+            run_id: Some(self.run_id.to_string()),
+            recipients: self.pipeline.alerts.email.clone(),
+            subject,
+            body,
+        }
+    }
+
+    fn time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.pipeline.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+
+    fn ids(&self, f: impl Fn(&Fate) -> bool) -> Vec<usize> {
+        (0..self.outcome.tasks.len())
+            .filter(|&t| f(&self.outcome.tasks[t].fate))
+            .collect()
+    }
+
+    fn header(&self, out: &mut String, verdict: &str) {
+        let _ = writeln!(out, "{} {verdict}\n", self.label);
+        let _ = writeln!(out, "host:    {}", self.host);
+        let _ = writeln!(out, "run:     {}", self.run_id);
+        let _ = writeln!(out, "started: {}", self.time(self.started));
+        let took = (self.ended - self.started).to_std().unwrap_or_default();
+        let _ = writeln!(out, "ended:   {} ({})", self.time(self.ended), human(took));
+    }
+
+    /// The failure e-mail: one per run that ends with failed tasks.
+    pub fn failure(&self) -> NewAlert {
+        let p = self.pipeline;
+        let failed = self.ids(|f| *f == Fate::Failed);
+        let blocked = self.ids(|f| matches!(f, Fate::Blocked(_)));
+        let counts = format!("{} failed, {} blocked", failed.len(), blocked.len());
+        let subject = format!("[plumb] {} FAILED: {counts}", self.label);
+        let mut b = String::new();
+        self.header(&mut b, &format!("FAILED: {counts}"));
+        let _ = writeln!(b, "\nFAILED TASKS");
+        for &t in &failed {
+            let o = &self.outcome.tasks[t];
+            let how = o
+                .last
+                .as_ref()
+                .map(|r| describe(r.state, r.exit_code, r.signal, r.error.as_deref()));
+            let dur = o.last.as_ref().map(|r| human(r.duration)).unwrap_or_default();
+            let _ = writeln!(
+                b,
+                "\n{}: {} after {} attempt{}, {dur}",
+                p.tasks[t].id,
+                how.unwrap_or_else(|| "failed".into()),
+                o.attempts,
+                if o.attempts == 1 { "" } else { "s" }
+            );
+            if let Some(log) = &o.log {
+                let _ = writeln!(b, "  log: {}", log.display());
+                let tail = log_tail(log, LOG_TAIL_LINES);
+                if !tail.is_empty() {
+                    let _ = writeln!(b, "  last {} lines:", tail.len());
+                    for line in tail {
+                        let _ = writeln!(b, "  | {line}");
+                    }
+                }
+            }
+        }
+        if !blocked.is_empty() {
+            let _ = writeln!(
+                b,
+                "\nBLOCKED ({}), not started because a task they need failed",
+                blocked.len()
+            );
+            for &t in &blocked {
+                if let Fate::Blocked(by) = self.outcome.tasks[t].fate {
+                    let _ = writeln!(b, "  {}  <- {}", p.tasks[t].id, p.tasks[by].id);
+                }
+            }
+        }
+        let other = self.ids(|f| {
+            matches!(
+                f,
+                Fate::Missing | Fate::Waiting(_) | Fate::Interrupted | Fate::NotStarted
+            )
+        });
+        if !other.is_empty() {
+            let _ = writeln!(b, "\nNOT DONE FOR OTHER REASONS");
+            for &t in &other {
+                let why = match self.outcome.tasks[t].fate {
+                    Fate::Missing => "input missing".to_string(),
+                    Fate::Waiting(by) => format!("waiting for input {}", p.tasks[by].id),
+                    Fate::Interrupted => "interrupted".to_string(),
+                    _ => "not started".to_string(),
+                };
+                let _ = writeln!(b, "  {}: {why}", p.tasks[t].id);
+            }
+        }
+        self.succeeded_section(&mut b);
+        let _ = writeln!(b, "\nTO RESUME, fix the cause, then run:\n  {}", self.resume);
+        self.alert("failure", subject, b)
+    }
+
+    fn succeeded_section(&self, b: &mut String) {
+        let ran = self.ids(|f| matches!(f, Fate::Ran | Fate::Arrived));
+        let before = self.ids(|f| *f == Fate::DoneBefore).len();
+        let _ = writeln!(
+            b,
+            "\nSUCCEEDED in this run: {}{}",
+            ran.len(),
+            if before > 0 {
+                format!(" (and {before} done before)")
+            } else {
+                String::new()
+            }
+        );
+        const SHOWN: usize = 30;
+        for &t in ran.iter().take(SHOWN) {
+            let _ = writeln!(b, "  {}", self.pipeline.tasks[t].id);
+        }
+        if ran.len() > SHOWN {
+            let _ = writeln!(b, "  ... and {} more (plumb status shows all)", ran.len() - SHOWN);
+        }
+    }
+
+    /// Sent when a run completes every task, if `success` is selected.
+    pub fn success(&self) -> NewAlert {
+        let n = self
+            .outcome
+            .tasks
+            .iter()
+            .filter(|t| t.fate != Fate::Skipped)
+            .count();
+        let subject = format!("[plumb] {} succeeded: {n} tasks done", self.label);
+        let mut b = String::new();
+        self.header(&mut b, "succeeded");
+        self.succeeded_section(&mut b);
+        self.alert("success", subject, b)
+    }
+
+    /// Sent when an instance whose previous run failed completes.
+    pub fn recovery(&self) -> NewAlert {
+        let subject = format!("[plumb] {} RECOVERED: all tasks done", self.label);
+        let mut b = String::new();
+        self.header(&mut b, "RECOVERED: every task is done again after a failed run");
+        self.succeeded_section(&mut b);
+        self.alert("recovery", subject, b)
+    }
+}
+
+/// A task still running past its SLA.
+#[allow(clippy::too_many_arguments)]
+pub fn sla_miss(
+    pipeline: &Pipeline,
+    instance_key: &str,
+    label: &str,
+    run_id: &str,
+    host: &str,
+    task: usize,
+    running_for: Duration,
+    sla: Duration,
+    log: Option<&std::path::Path>,
+) -> NewAlert {
+    let id = &pipeline.tasks[task].id;
+    let subject = format!("[plumb] {label} SLA MISSED: {id} running {}", human(running_for));
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "{label}: task {id} has been running for {}, past its SLA of {}.\n",
+        human(running_for),
+        human(sla)
+    );
+    let _ = writeln!(b, "host: {host}\nrun:  {run_id}");
+    if let Some(log) = log {
+        let _ = writeln!(b, "log:  {}", log.display());
+        let tail = log_tail(log, LOG_TAIL_LINES);
+        if !tail.is_empty() {
+            let _ = writeln!(b, "\nlast {} lines so far:", tail.len());
+            for line in tail {
+                let _ = writeln!(b, "  | {line}");
+            }
+        }
+    }
+    let _ = writeln!(
+        b,
+        "\nIt is still running; you will get the run's outcome separately if it fails."
+    );
+    NewAlert {
+        event: "sla_miss".into(),
+        pipeline: pipeline.name.clone(),
+        instance: instance_key.to_string(),
+        run_id: Some(run_id.to_string()),
+        recipients: pipeline.alerts.email.clone(),
+        subject,
+        body: b,
+    }
+}
+
+/// An attempt failed and another will follow.
+#[allow(clippy::too_many_arguments)]
+pub fn retry(
+    pipeline: &Pipeline,
+    instance_key: &str,
+    label: &str,
+    run_id: &str,
+    task: usize,
+    attempt: u32,
+    why: &str,
+    retry_in: Duration,
+    log: &std::path::Path,
+) -> NewAlert {
+    let id = &pipeline.tasks[task].id;
+    let of = pipeline.def(task).retries + 1;
+    let subject = format!("[plumb] {label} RETRY: {id} attempt {attempt}/{of} failed ({why})");
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "{label}: attempt {attempt} of {of} of task {id} failed: {why}."
+    );
+    let _ = writeln!(
+        b,
+        "The next attempt starts in {}.\n\nrun: {run_id}\nlog: {}",
+        human(retry_in),
+        log.display()
+    );
+    for line in log_tail(log, LOG_TAIL_LINES) {
+        let _ = writeln!(b, "  | {line}");
+    }
+    NewAlert {
+        event: "retry".into(),
+        pipeline: pipeline.name.clone(),
+        instance: instance_key.to_string(),
+        run_id: Some(run_id.to_string()),
+        recipients: pipeline.alerts.email.clone(),
+        subject,
+        body: b,
+    }
+}
+
+fn describe(state: AttemptState, exit: Option<i32>, signal: Option<i32>, error: Option<&str>) -> String {
+    match (state, exit, signal, error) {
+        (AttemptState::Failed, Some(c), _, Some(e)) if e == format!("exit {c}") => format!("exit {c}"),
+        (AttemptState::Timeout, _, Some(s), Some(e)) => format!("{e} (killed by {})", signal_name(s)),
+        (_, _, _, Some(e)) => e.to_string(),
+        (_, Some(c), _, None) => format!("exit {c}"),
+        (_, None, Some(s), None) => format!("killed by {}", signal_name(s)),
+        _ => "failed".to_string(),
+    }
+}

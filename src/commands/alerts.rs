@@ -1,0 +1,89 @@
+//! `plumb alerts list` and `plumb alerts flush`: the outbox.
+
+use crate::error::{Error, Result};
+use crate::exit;
+use crate::mail::{self, SmtpConfig};
+use crate::process;
+use crate::project::Locator;
+use crate::state::{Runner, State};
+
+pub fn list(locator: &Locator) -> Result<i32> {
+    let project = locator.project()?;
+    let state = State::open(&project.state_dir)?;
+    let pending = state.pending_alerts()?;
+    if pending.is_empty() {
+        println!("no alerts waiting to be sent");
+        return Ok(exit::SUCCESS);
+    }
+    println!(
+        "{} alert{} waiting to be sent:",
+        pending.len(),
+        if pending.len() == 1 { "" } else { "s" }
+    );
+    for a in pending {
+        let instance = if a.instance.is_empty() {
+            a.pipeline.clone()
+        } else {
+            format!("{} {}", a.pipeline, a.instance)
+        };
+        println!(
+            "  #{} {} {} [{}] to {}",
+            a.id,
+            a.created_at,
+            a.event,
+            instance,
+            a.recipients.join(", ")
+        );
+        println!("      {}", a.subject);
+        match &a.last_error {
+            Some(e) => println!(
+                "      {} attempt{}, last error: {e}; next try after {}",
+                a.attempts,
+                if a.attempts == 1 { "" } else { "s" },
+                a.next_attempt_at
+            ),
+            None => println!("      not tried yet"),
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+pub fn flush(locator: &Locator) -> Result<i32> {
+    let project = locator.project()?;
+    let Some(cfg) = SmtpConfig::from_env().map_err(Error::usage)? else {
+        return Err(Error::usage(
+            "PLUMB_SMTP_URL is not set: there is no mail server to send to (e.g. PLUMB_SMTP_URL=smtp://localhost:25)",
+        ));
+    };
+    let me = Runner {
+        pid: std::process::id(),
+        start: process::start_ticks(std::process::id()).unwrap_or(0),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
+    let d = rt
+        .block_on(mail::deliver(
+            &project.state_dir,
+            &cfg,
+            me,
+            true,
+            &mut Default::default(),
+        ))
+        .map_err(Error::Io)?;
+    println!(
+        "sent {} alert{} via {}",
+        d.sent,
+        if d.sent == 1 { "" } else { "s" },
+        cfg.server()
+    );
+    for (id, subject, e) in &d.failed {
+        println!("  not sent #{id} {subject}: {e}");
+    }
+    Ok(if d.failed.is_empty() {
+        exit::SUCCESS
+    } else {
+        exit::TASK_FAILED
+    })
+}

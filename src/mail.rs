@@ -1,0 +1,295 @@
+//! Delivering the outbox over SMTP, without ever holding up a run.
+//!
+//! Configuration comes from the environment only, so secrets never sit in pipeline files:
+//! `PLUMB_SMTP_URL` (`smtp://host:25` plain, `smtp://user@host:587?tls=required` or
+//! `?tls=opportunistic` STARTTLS, `smtps://host:465` implicit TLS), `PLUMB_SMTP_PASSWORD`,
+//! `PLUMB_ALERT_FROM` (default `plumb@HOSTNAME`) and `PLUMB_SMTP_CA_FILE` (a PEM bundle to trust
+//! in addition to the public roots, for a relay with a private CA). The password is never
+//! printed, logged or stored; errors name the server as `scheme://user@host:port` only.
+//!
+//! Delivery is at least once: an alert is claimed (by pid and process start time), sent, then
+//! marked sent. A sender that dies between the send and the mark leaves it claimed by a dead
+//! process, and the next sender delivers it again.
+//!
+//! [`Courier`] runs delivery on its own thread during a run: the run kicks it when an alert is
+//! queued and gives it a bounded time to finish at the end. Whatever is not delivered stays
+//! queued for the next invocation.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::state::{OutboxRow, Runner, State};
+
+/// How long one SMTP connection or command may take.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct SmtpConfig {
+    url: url::Url,
+    password: Option<String>,
+    from: String,
+    ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("server", &self.server())
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpConfig {
+    /// Read the environment. `Ok(None)` when `PLUMB_SMTP_URL` is not set.
+    pub fn from_env() -> Result<Option<SmtpConfig>, String> {
+        let Some(raw) = std::env::var_os("PLUMB_SMTP_URL") else {
+            return Ok(None);
+        };
+        let raw = raw.to_string_lossy().into_owned();
+        let mut url = url::Url::parse(&raw).map_err(|e| {
+            format!("PLUMB_SMTP_URL is not a URL ({e}); write e.g. smtp://mail.example.com:25")
+        })?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+            return Err("PLUMB_SMTP_URL must look like smtp://host:25, smtp://user@host:587?tls=required or smtps://host:465".into());
+        }
+        match url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned())
+        {
+            None => {}
+            Some(v) if v == "required" || v == "opportunistic" => {}
+            Some(v) => {
+                return Err(format!(
+                    "PLUMB_SMTP_URL: tls={v} is not known; use tls=required or tls=opportunistic"
+                ));
+            }
+        }
+        // A password written into the URL is accepted, but taken out of it at once.
+        let mut password = std::env::var("PLUMB_SMTP_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        if let Some(p) = url.password() {
+            let decoded = percent_encoding_decode(p);
+            password = password.or(Some(decoded));
+            let _ = url.set_password(None);
+        }
+        let from = std::env::var("PLUMB_ALERT_FROM")
+            .ok()
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| format!("plumb@{}", crate::process::hostname()));
+        let ca_file = std::env::var_os("PLUMB_SMTP_CA_FILE").map(PathBuf::from);
+        Ok(Some(SmtpConfig {
+            url,
+            password,
+            from,
+            ca_file,
+        }))
+    }
+
+    /// `smtp://user@host:port`: safe to print.
+    pub fn server(&self) -> String {
+        let user = if self.url.username().is_empty() {
+            String::new()
+        } else {
+            format!("{}@", self.url.username())
+        };
+        let port = self.url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!(
+            "{}://{user}{}{port}",
+            self.url.scheme(),
+            self.url.host_str().unwrap_or("")
+        )
+    }
+
+    fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+        let host = self.url.host_str().unwrap_or_default().to_string();
+        let mut b =
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(self.url.as_str()).map_err(|e| e.to_string())?;
+        if let Some(ca) = &self.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("cannot read PLUMB_SMTP_CA_FILE {}: {e}", ca.display()))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| format!("PLUMB_SMTP_CA_FILE {}: {e}", ca.display()))?;
+            let params = TlsParameters::builder(host)
+                .add_root_certificate(cert)
+                .build_rustls()
+                .map_err(|e| e.to_string())?;
+            let tls = self
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "tls")
+                .map(|(_, v)| v.into_owned());
+            b = match (self.url.scheme(), tls.as_deref()) {
+                ("smtps", _) => b.tls(Tls::Wrapper(params)),
+                (_, Some("required")) => b.tls(Tls::Required(params)),
+                (_, Some("opportunistic")) => b.tls(Tls::Opportunistic(params)),
+                _ => b,
+            };
+        }
+        if let Some(pw) = &self.password {
+            b = b.credentials(Credentials::new(self.url.username().to_string(), pw.clone()));
+        }
+        Ok(b.timeout(Some(SMTP_TIMEOUT)).build())
+    }
+}
+
+fn percent_encoding_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// What one delivery round did.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    pub sent: usize,
+    /// (alert id, subject, error)
+    pub failed: Vec<(i64, String, String)>,
+}
+
+/// Send every alert that is due (or, with `all`, every queued one). Never panics, never blocks
+/// longer than the SMTP timeouts per alert.
+///
+/// `skip` holds alerts already tried by this sender; they are left for the next invocation
+/// rather than hammered again within one run.
+pub async fn deliver(
+    state_dir: &Path,
+    cfg: &SmtpConfig,
+    me: Runner,
+    all: bool,
+    skip: &mut std::collections::HashSet<i64>,
+) -> Result<Delivery, String> {
+    let state = State::open(state_dir).map_err(|e| e.to_string())?;
+    let now = if all {
+        "9999-12-31T23:59:59Z".to_string()
+    } else {
+        crate::state::now_rfc3339()
+    };
+    let mut due = state.due_alerts(&now).map_err(|e| e.to_string())?;
+    due.retain(|a| skip.insert(a.id));
+    let mut report = Delivery::default();
+    if due.is_empty() {
+        return Ok(report);
+    }
+    let transport = match cfg.transport() {
+        Ok(t) => t,
+        Err(e) => {
+            for a in &due {
+                let _ = state.alert_failed(a.id, &e);
+                report.failed.push((a.id, a.subject.clone(), e.clone()));
+            }
+            return Ok(report);
+        }
+    };
+    for alert in due {
+        if !state.claim_alert(alert.id, me).map_err(|e| e.to_string())? {
+            continue;
+        }
+        match send(&transport, cfg, &alert).await {
+            Ok(()) => {
+                state.alert_sent(alert.id).map_err(|e| e.to_string())?;
+                tracing::info!(event = "alert_sent", alert = alert.id, subject = %alert.subject, server = %cfg.server());
+                report.sent += 1;
+            }
+            Err(e) => {
+                let e = format!("{}: {e}", cfg.server());
+                state.alert_failed(alert.id, &e).map_err(|e| e.to_string())?;
+                tracing::info!(event = "alert_failed", alert = alert.id, error = %e);
+                report.failed.push((alert.id, alert.subject.clone(), e));
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn send(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    cfg: &SmtpConfig,
+    a: &OutboxRow,
+) -> Result<(), String> {
+    let mut m = Message::builder()
+        .from(
+            cfg.from
+                .parse()
+                .map_err(|e| format!("PLUMB_ALERT_FROM {:?}: {e}", cfg.from))?,
+        )
+        .subject(a.subject.clone())
+        .header(ContentType::TEXT_PLAIN);
+    for r in &a.recipients {
+        m = m.to(r.parse().map_err(|e| format!("recipient {r:?}: {e}"))?);
+    }
+    let message = m.body(a.body.clone()).map_err(|e| e.to_string())?;
+    // lettre bounds each command; this bounds the whole exchange too.
+    match tokio::time::timeout(SMTP_TIMEOUT * 3, transport.send(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {}s", (SMTP_TIMEOUT * 3).as_secs())),
+    }
+}
+
+enum Kick {
+    Deliver,
+    Stop,
+}
+
+/// Delivers alerts on its own thread while a run goes on.
+pub struct Courier {
+    tx: mpsc::Sender<Kick>,
+    done: mpsc::Receiver<Delivery>,
+}
+
+impl Courier {
+    pub fn start(state_dir: PathBuf, cfg: SmtpConfig, me: Runner) -> Courier {
+        let (tx, rx) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            let mut total = Delivery::default();
+            let mut tried = std::collections::HashSet::new();
+            while let Ok(kick) = rx.recv() {
+                // Coalesce kicks that piled up while sending.
+                let mut stop = matches!(kick, Kick::Stop);
+                while let Ok(k) = rx.try_recv() {
+                    stop |= matches!(k, Kick::Stop);
+                }
+                match rt.block_on(deliver(&state_dir, &cfg, me, false, &mut tried)) {
+                    Ok(d) => {
+                        total.sent += d.sent;
+                        total.failed.extend(d.failed);
+                    }
+                    Err(e) => tracing::warn!(event = "alert_delivery_error", error = %e),
+                }
+                if stop {
+                    break;
+                }
+            }
+            let _ = done_tx.send(total);
+        });
+        let c = Courier { tx, done };
+        c.kick();
+        c
+    }
+
+    /// Deliver whatever is due, soon.
+    pub fn kick(&self) {
+        let _ = self.tx.send(Kick::Deliver);
+    }
+
+    /// Deliver what is due one last time, waiting at most `limit`. What is not delivered by
+    /// then stays queued.
+    pub fn finish(self, limit: Duration) -> Option<Delivery> {
+        let _ = self.tx.send(Kick::Stop);
+        self.done.recv_timeout(limit).ok()
+    }
+}
