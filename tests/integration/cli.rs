@@ -223,7 +223,6 @@ fn commands_not_built_yet_say_so_and_exit_2() {
     let p = Project::new();
     for args in [
         &["schedule"][..],
-        &["alerts", "list"],
         &["backfill", "x", "--from", "2026-01-01", "--to", "2026-01-02"],
     ] {
         let out = p.plumb(args);
