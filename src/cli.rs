@@ -186,6 +186,17 @@ pub struct RunArgs {
     /// Re-run done tasks whose definition changed since they ran, and their dependents.
     #[arg(long)]
     pub rerun_changed: bool,
+    /// The run's logical time (RFC 3339): date params defaulting to today/yesterday resolve
+    /// against it, and {{scheduled_time}} shows it. Default: now. The scheduler passes the
+    /// fire time, so a 02:00 run that starts late still processes the right date.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub logical_time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e}; write e.g. 2026-11-21T02:00:00+01:00"))
 }
 
 #[derive(Debug, Subcommand)]

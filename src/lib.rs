@@ -9,6 +9,7 @@
 pub mod alert;
 pub mod attempt;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod diag;
 pub mod duration;

@@ -2,6 +2,8 @@
 //! [`Error`](crate::error::Error); `main` prints the error and maps it to its code.
 
 mod alerts;
+mod backfill;
+mod child;
 mod graph;
 mod history;
 mod logs;
@@ -57,7 +59,26 @@ pub fn run(cli: Cli) -> Result<i32> {
             downstream,
         } => reset::run(&locator, &pipeline, &tasks, &instance, downstream),
         Command::Next { pipeline, count } => next::run(&locator, &pipeline, count),
-        Command::Backfill { .. } => Err(not_yet("backfill", "date-range backfills")),
+        Command::Backfill {
+            pipeline,
+            from,
+            to,
+            param,
+            parallel,
+            reverse,
+            params,
+        } => backfill::run(
+            &locator,
+            &backfill::Args {
+                pipeline: &pipeline,
+                from: &from,
+                to: &to,
+                param: param.as_deref(),
+                parallel,
+                reverse,
+                params: &params,
+            },
+        ),
         Command::Schedule => Err(not_yet(
             "schedule",
             "the scheduler daemon; drive plumb from crontab meanwhile (docs/cron.md)",

@@ -26,7 +26,8 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
             pipeline.tasks[t].id
         )));
     }
-    let instance = Instance::new(&pipeline, &args.instance.params, chrono::Utc::now())?;
+    let logical = args.logical_time.unwrap_or_else(chrono::Utc::now);
+    let instance = Instance::new(&pipeline, &args.instance.params, logical)?;
     let only = super::task_ids(&pipeline, &args.only)?;
     let key = instance.key();
     let label = instance.label();
