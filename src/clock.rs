@@ -1,7 +1,7 @@
 //! The scheduler's clock, injectable for tests.
 //!
-//! `PLUMB_TEST_CLOCK=REAL=FAKE*SPEED` (e.g. `1795240000=2026-01-01T00:00:30Z*60`) makes "now"
-//! equal `FAKE` at the real Unix time `REAL` and run `SPEED` times faster than real time, so an
+//! `PLUMB_TEST_CLOCK=REAL=FAKE*SPEED` (e.g. `1795240000.250=2026-01-01T00:00:30Z*60`) makes "now"
+//! equal `FAKE` at the real Unix time `REAL` (seconds, fractions allowed) and run `SPEED` times faster than real time, so an
 //! every-minute schedule can be exercised once a second and a restart continues the same
 //! timeline. It exists for tests; without it the clock is the system's.
 
@@ -24,7 +24,10 @@ fn test_clock() -> Option<TestClock> {
         let (real, rest) = spec.split_once('=')?;
         let (fake, speed) = rest.split_once('*')?;
         Some(TestClock {
-            real: DateTime::from_timestamp(real.parse().ok()?, 0)?,
+            real: {
+                let secs: f64 = real.parse().ok()?;
+                DateTime::from_timestamp_millis((secs * 1000.0) as i64)?
+            },
             fake: DateTime::parse_from_rfc3339(fake).ok()?.with_timezone(&Utc),
             speed: speed.parse().ok().filter(|s: &f64| *s > 0.0)?,
         })

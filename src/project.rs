@@ -222,10 +222,11 @@ fn normalize(p: &Path) -> PathBuf {
 /// A path as the user should read it: relative to the working directory when below it.
 pub fn display_path(p: &Path) -> PathBuf {
     match std::env::current_dir() {
-        Ok(cwd) => p
-            .strip_prefix(&cwd)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| p.to_path_buf()),
+        Ok(cwd) => match p.strip_prefix(&cwd) {
+            Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => p.to_path_buf(),
+        },
         Err(_) => p.to_path_buf(),
     }
 }

@@ -11,6 +11,7 @@ mod next;
 mod plan;
 mod reset;
 mod run;
+mod schedule;
 mod status;
 mod validate;
 
@@ -79,23 +80,12 @@ pub fn run(cli: Cli) -> Result<i32> {
                 params: &params,
             },
         ),
-        Command::Schedule => Err(not_yet(
-            "schedule",
-            "the scheduler daemon; drive plumb from crontab meanwhile (docs/cron.md)",
-        )),
+        Command::Schedule => schedule::run(&locator),
         Command::Alerts { command } => match command {
             AlertsCommand::List => alerts::list(&locator),
             AlertsCommand::Flush => alerts::flush(&locator),
         },
     }
-}
-
-/// Commands whose CLI is in place but whose feature has not landed. They say so plainly and
-/// exit 2 rather than pretend to work.
-fn not_yet(command: &str, what: &str) -> Error {
-    Error::usage(format!(
-        "`plumb {command}` is not available in this version yet ({what}); see README.md for what works today"
-    ))
 }
 
 /// Load a pipeline's current statuses: the plan against the markers, plus attempt history.

@@ -219,23 +219,6 @@ fn next_prints_fire_times_in_the_pipeline_zone() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_and_exit_2() {
-    let p = Project::new();
-    for args in [
-        &["schedule"][..],
-        &["backfill", "x", "--from", "2026-01-01", "--to", "2026-01-02"],
-    ] {
-        let out = p.plumb(args);
-        assert_eq!(out.code, 2, "{args:?}");
-        assert!(
-            out.stderr.contains("is not available in this version yet"),
-            "{}",
-            out.stderr
-        );
-    }
-}
-
-#[test]
 fn help_explains_every_command() {
     let out = Command::new(PLUMB).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);

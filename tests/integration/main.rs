@@ -13,5 +13,6 @@ mod engine;
 mod example;
 mod locks;
 mod scale;
+mod schedule;
 mod signals;
 mod validate;

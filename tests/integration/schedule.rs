@@ -1,0 +1,330 @@
+//! The scheduler daemon, on a sped-up clock (PLUMB_TEST_CLOCK: one fake minute per real second),
+//! and backfill.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::support::Project;
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A timeline where fake 2026-01-01T00:00:30Z is now and a fake minute lasts a real second.
+fn timeline() -> String {
+    format!("{:.3}=2026-01-01T00:00:30Z*60", unix_now())
+}
+
+/// A running scheduler; killed if a test fails before stopping it.
+struct Daemon(Option<Child>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start(p: &Project, clock: &str) -> Daemon {
+    Daemon(Some(
+        p.cmd(&["schedule"])
+            .env("PLUMB_TEST_CLOCK", clock)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+fn stop(mut daemon: Daemon) -> String {
+    let child = daemon.0.take().expect("running");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a SIGTERM'd scheduler exits 0 after stopping cleanly"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fires(p: &Project, pipeline: &str) -> Vec<(String, String)> {
+    let db = p.db();
+    let mut s = db
+        .prepare("SELECT fire_time, status FROM fires WHERE pipeline = ?1 ORDER BY fire_time")
+        .unwrap();
+    s.query_map([pipeline], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn minute(m: u32) -> String {
+    format!("2026-01-01T00:{m:02}:00Z")
+}
+
+const EVERY_MINUTE: &str = "[pipeline]\nschedule = '* * * * *'\ncatchup = 'CATCHUP'\n\
+    [params]\nday = { type = 'date', default = 'today' }\n\
+    [tasks.a]\ncommand = 'echo {{scheduled_time}} >> fired-PIPE.txt'\n";
+
+fn every_minute(p: &Project, name: &str, catchup: &str) {
+    p.pipeline(
+        name,
+        &EVERY_MINUTE.replace("CATCHUP", catchup).replace("PIPE", name),
+    );
+}
+
+#[test]
+fn restarted_scheduler_neither_fires_twice_nor_misses_a_minute_and_catchup_policies_apply() {
+    let p = Project::new();
+    every_minute(&p, "all", "all");
+    every_minute(&p, "latest", "latest");
+    every_minute(&p, "none", "none");
+    let clock = timeline();
+
+    // Up from fake 00:00:30 to about 00:03:45: fires 00:01, 00:02, 00:03.
+    let first = start(&p, &clock);
+    std::thread::sleep(Duration::from_millis(3200));
+    let log1 = stop(first);
+    assert!(
+        log1.contains("all: next fire 2026-01-01 00:01 +00:00 (* * * * *, UTC, catchup all)"),
+        "{log1}"
+    );
+
+    // Down across 00:04, 00:05 and 00:06; up again from about 00:06:20 to 00:08:10.
+    std::thread::sleep(Duration::from_millis(2600));
+    let second = start(&p, &clock);
+    std::thread::sleep(Duration::from_millis(1900));
+    let log2 = stop(second);
+
+    let by = |f: &[(String, String)], status: &str| {
+        f.iter()
+            .filter(|(_, s)| s == status)
+            .map(|(t, _)| t.clone())
+            .collect::<Vec<_>>()
+    };
+    let all = fires(&p, "all");
+    assert_eq!(
+        by(&all, "done"),
+        (1..=8).map(minute).collect::<Vec<_>>(),
+        "every minute once: {all:?}\n{log1}\n{log2}"
+    );
+    let latest = fires(&p, "latest");
+    assert_eq!(
+        by(&latest, "done"),
+        [1, 2, 3, 6, 7, 8].map(minute),
+        "{latest:?}\n{log2}"
+    );
+    assert_eq!(by(&latest, "skipped"), [4, 5].map(minute), "{latest:?}");
+    let none = fires(&p, "none");
+    assert_eq!(by(&none, "done"), [1, 2, 3, 7, 8].map(minute), "{none:?}\n{log2}");
+    assert_eq!(by(&none, "skipped"), [4, 5, 6].map(minute), "{none:?}");
+    assert!(
+        log2.contains("skip    none: 3 fire times missed while down (catchup none)"),
+        "{log2}"
+    );
+
+    // Each fire ran `plumb run` for the instance of its logical day; only the first did work.
+    let runs: i64 = p
+        .db()
+        .query_row("SELECT COUNT(*) FROM runs WHERE pipeline = 'all'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(runs, 8);
+    assert_eq!(p.lines("fired-all.txt"), ["2026-01-01T00:01:00+00:00"]);
+}
+
+#[test]
+fn a_fire_resolves_dates_against_its_fire_time_in_the_pipeline_zone() {
+    let p = Project::new();
+    p.pipeline(
+        "nightly",
+        "[pipeline]\nschedule = '30 0 * * *'\ntimezone = 'Europe/Berlin'\n\
+         [params]\ndate = { type = 'date', default = 'yesterday' }\n\
+         [tasks.a]\ncommand = 'echo {{date}} {{scheduled_time}} >> fired.txt'\n",
+    );
+    // 2026-03-28T23:00:00Z is 00:00 in Berlin on the 29th; a fake hour per real second, so the
+    // 00:30 fire comes half a second in.
+    let clock = format!("{:.3}=2026-03-28T23:00:00Z*3600", unix_now());
+    let child = start(&p, &clock);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    assert_eq!(p.lines("fired.txt"), ["2026-03-28 2026-03-29T00:30:00+01:00"]);
+}
+
+#[test]
+fn edited_and_new_pipeline_files_are_picked_up_without_a_restart() {
+    let p = Project::new();
+    every_minute(&p, "first", "latest");
+    let child = start(&p, &timeline());
+    std::thread::sleep(Duration::from_millis(1200));
+    every_minute(&p, "second", "latest");
+    std::thread::sleep(Duration::from_millis(2600));
+    let log = stop(child);
+    assert!(log.contains("loaded  second (* * * * *)"), "{log}");
+    assert!(fires(&p, "second").iter().any(|(_, s)| s == "done"), "{log}");
+}
+
+#[test]
+fn max_active_runs_queues_later_fires() {
+    let p = Project::new();
+    // Each run takes 2.5 real seconds; fires come every second; one run at a time.
+    p.pipeline(
+        "slow",
+        "[pipeline]\nschedule = '* * * * *'\n[tasks.a]\ncommand = 'echo start {{scheduled_time}} $(date +%s.%N) >> j.txt; sleep 2.5; echo end {{scheduled_time}} $(date +%s.%N) >> j.txt'\n",
+    );
+    let child = start(&p, &timeline());
+    std::thread::sleep(Duration::from_millis(4000));
+    stop(child);
+    let lines = p.lines("j.txt");
+    let iv = crate::support::intervals(
+        &lines
+            .iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                format!("{} slow-{} {}", f[0], f[1], f[2])
+            })
+            .collect::<Vec<_>>(),
+        "slow",
+    );
+    assert!(!iv.is_empty());
+    assert_eq!(crate::support::max_overlap(&iv), 1, "{lines:?}");
+}
+
+const DAILY: &str = "[params]\nday = { type = 'date', default = 'yesterday' }\nregion = 'eu'\n\
+    [tasks.a]\ncommand = 'echo {{day}} {{region}} >> days.txt; test {{day}} != 2026-11-03'\n";
+
+#[test]
+fn backfill_runs_each_date_once_continues_past_a_failure_and_a_rerun_runs_nothing_new() {
+    let p = Project::new();
+    p.pipeline("daily", DAILY);
+    let out = p.plumb(&[
+        "backfill",
+        "daily",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-05",
+        "--parallel",
+        "2",
+        "-p",
+        "region=us",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let mut days = p.lines("days.txt");
+    days.sort();
+    assert_eq!(
+        days,
+        [
+            "2026-11-01 us",
+            "2026-11-02 us",
+            "2026-11-03 us",
+            "2026-11-04 us",
+            "2026-11-05 us"
+        ]
+    );
+    let table = out
+        .stdout
+        .split("\nbackfill daily by day: 5 dates, 1 not complete\n")
+        .nth(1)
+        .expect(&out.stdout);
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "2026-11-01",
+            "2026-11-02",
+            "2026-11-03",
+            "2026-11-04",
+            "2026-11-05"
+        ],
+        "oldest first"
+    );
+    assert!(table.contains("2026-11-03  FAILED (exit 1)"), "{table}");
+
+    p.file("days.txt", "");
+    let again = p.plumb(&[
+        "backfill",
+        "daily",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-05",
+        "-p",
+        "region=us",
+    ]);
+    assert_eq!(again.code, 1);
+    assert_eq!(
+        p.lines("days.txt"),
+        ["2026-11-03 us"],
+        "complete dates are skipped; the failed one runs again"
+    );
+    assert_eq!(
+        again.stdout.matches("complete already, skipped").count(),
+        4,
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        again.stdout.matches("complete (skipped)").count(),
+        4,
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn backfill_reverse_and_its_usage_errors() {
+    let p = Project::new();
+    p.pipeline("daily", &DAILY.replace("; test {{day}} != 2026-11-03", ""));
+    let out = p.plumb(&[
+        "backfill",
+        "daily",
+        "--from",
+        "2026-02-27",
+        "--to",
+        "2026-03-01",
+        "--reverse",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        p.lines("days.txt"),
+        ["2026-03-01 eu", "2026-02-28 eu", "2026-02-27 eu"]
+    );
+    let bad = p.plumb(&["backfill", "daily", "--from", "2026-03-02", "--to", "2026-03-01"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("--from 2026-03-02 is after --to 2026-03-01"),
+        "{}",
+        bad.stderr
+    );
+    let wrong = p.plumb(&[
+        "backfill",
+        "daily",
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-01",
+        "--param",
+        "region",
+    ]);
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong.stderr.contains("param `region` is not a date param"),
+        "{}",
+        wrong.stderr
+    );
+}
