@@ -328,3 +328,42 @@ fn backfill_reverse_and_its_usage_errors() {
         wrong.stderr
     );
 }
+
+#[test]
+fn sigterm_interrupts_a_running_fire_and_a_restart_resumes_it() {
+    let p = Project::new();
+    p.pipeline(
+        "long",
+        "[pipeline]\nschedule = '0 * * * *'\n[tasks.wait]\ncommand = 'echo started >> log.txt; while test ! -f release; do sleep 0.05; done'\n\
+         [tasks.after]\ncommand = 'echo after >> log.txt'\nrequires = ['wait']\n",
+    );
+    // Fake 00:59:50: the 01:00 fire comes after 10 fake seconds (a sixth of a real second).
+    let clock = format!("{:.3}=2026-01-01T00:59:50Z*60", unix_now());
+    let daemon = start(&p, &clock);
+    crate::support::wait_for("the fire to start its task", Duration::from_secs(10), || {
+        p.exists("log.txt")
+    });
+    let log = stop(daemon);
+    assert!(
+        log.contains("interrupted long fire 2026-01-01T01:00:00Z (exit 143)"),
+        "{log}"
+    );
+    assert_eq!(
+        fires(&p, "long"),
+        [("2026-01-01T01:00:00Z".to_string(), "interrupted".to_string())]
+    );
+    let state: String = p
+        .db()
+        .query_row("SELECT state FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, "interrupted");
+
+    p.file("release", "");
+    let daemon = start(&p, &clock);
+    crate::support::wait_for("the resumed fire to finish", Duration::from_secs(10), || {
+        fires(&p, "long").first().is_some_and(|(_, s)| s == "done")
+    });
+    let log = stop(daemon);
+    assert!(log.contains("resume  long fire 2026-01-01T01:00:00Z"), "{log}");
+    assert_eq!(p.lines("log.txt"), ["started", "started", "after"]);
+}
