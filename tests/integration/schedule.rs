@@ -304,6 +304,18 @@ fn backfill_reverse_and_its_usage_errors() {
         p.lines("days.txt"),
         ["2026-03-01 eu", "2026-02-28 eu", "2026-02-27 eu"]
     );
+    let again = p.plumb(&["backfill", "daily", "--from", "2026-02-27", "--to", "2026-03-01"]);
+    assert_eq!(again.code, 0);
+    assert_eq!(
+        p.lines("days.txt").len(),
+        3,
+        "a rerun of a complete range runs nothing"
+    );
+    assert!(
+        again.stdout.contains(": 0 to run, 3 complete"),
+        "{}",
+        again.stdout
+    );
     let bad = p.plumb(&["backfill", "daily", "--from", "2026-03-02", "--to", "2026-03-01"]);
     assert_eq!(bad.code, 2);
     assert!(
