@@ -231,6 +231,12 @@ fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<(
             .enable_all()
             .build()
             .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
+        // Find what the dead runs left running by the PLUMB_RUN_ID every task process carries:
+        // this also catches a task started just before its runner died, before its process
+        // group was recorded. Recorded groups are checked too, in case a task cleared its
+        // environment.
+        let runs: std::collections::HashSet<String> = stale.iter().map(|a| a.run_id.clone()).collect();
+        let mut groups = process::groups_with_env("PLUMB_RUN_ID", &runs);
         for a in &stale {
             let Some(pgid) = a.pgid else { continue };
             // The group id is the leader's pid. If a different process now has that pid, the
@@ -238,13 +244,28 @@ fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<(
             // (a pid cannot be reused while a group of that id exists).
             let leader_is_ours = process::same_process_alive(pgid, a.pgid_start.unwrap_or(0));
             let pid_taken = process::start_ticks(pgid).is_some();
-            if (leader_is_ours || !pid_taken) && process::group_alive(pgid) {
-                eprintln!(
-                    "plumb: stopping processes left by an interrupted attempt of {} (process group {pgid})",
-                    a.task
-                );
-                rt.block_on(attempt::stop_group(pgid, Duration::from_secs(10)));
+            if (leader_is_ours || !pid_taken)
+                && process::group_alive(pgid)
+                && !groups.iter().any(|(g, _)| *g == pgid)
+            {
+                groups.push((pgid, pgid));
             }
+        }
+        if !groups.is_empty() {
+            let tasks: Vec<&str> = stale.iter().map(|a| a.task.as_str()).collect();
+            eprintln!(
+                "plumb: stopping {} process group{} left by interrupted attempts of {}",
+                groups.len(),
+                if groups.len() == 1 { "" } else { "s" },
+                tasks.join(", ")
+            );
+            rt.block_on(async {
+                let mut stops = tokio::task::JoinSet::new();
+                for &(g, _) in &groups {
+                    stops.spawn(attempt::stop_group(g, Duration::from_secs(10)));
+                }
+                while stops.join_next().await.is_some() {}
+            });
         }
         let ids: Vec<i64> = stale.iter().map(|a| a.id).collect();
         state.interrupt_attempts(&ids, "the runner died while the attempt ran")?;

@@ -15,4 +15,5 @@ mod locks;
 mod scale;
 mod schedule;
 mod signals;
+mod torture;
 mod validate;

@@ -119,7 +119,7 @@ fn sigkill_of_the_runner_then_a_rerun_finishes_without_rerunning_done_tasks() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(
         out.stderr
-            .contains("stopping processes left by an interrupted attempt of long"),
+            .contains("stopping 1 process group left by interrupted attempts of long"),
         "{}",
         out.stderr
     );
