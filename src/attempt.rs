@@ -1,8 +1,10 @@
 //! One attempt of one task: a supervised child process.
 //!
 //! The command runs in its own process group (so a timeout or an interrupt reaches every process
-//! it started, grandchildren included), with stdin from /dev/null and stdout+stderr appended to
-//! the attempt's log file. Stopping it sends SIGTERM to the whole group, waits the grace period,
+//! it started, grandchildren included), with stdin from /dev/null and stdout+stderr going through
+//! one pipe into the attempt's log file, in the order written. The log file is created when the
+//! first byte arrives (or plumb has something to say, as it always does about a failure): on
+//! ext4, creating a file for each silent task cost as much as a short task's own work. Stopping it sends SIGTERM to the whole group, waits the grace period,
 //! then sends SIGKILL. When the command's main process exits, anything it left behind in its group
 //! is stopped the same way: no process of a task outlives its attempt.
 //!
@@ -13,6 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -101,21 +104,19 @@ async fn supervise(
         duration: started.elapsed(),
         error: Some(error),
     };
-    let mut log = match open_log(&spec.log_path) {
-        Ok(f) => f,
-        Err(e) => {
-            return fail(
-                AttemptState::Failed,
-                format!("cannot open log {}: {e}", spec.log_path.display()),
-            );
-        }
-    };
-    let _ = writeln!(log, "{}", spec.header);
-    let _ = writeln!(log, "$ {}", spec.command.display());
+    let log = Arc::new(Mutex::new(Log {
+        path: spec.log_path.clone(),
+        pending: format!("{}\n$ {}\n", spec.header, spec.command.display()),
+        file: None,
+    }));
+    let note = |text: &str| log.lock().expect("log lock").line(&format!("plumb: {text}"));
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
 
     let ended = match run_command(spec, &spec.command, &log, events, stop, deadline).await {
-        Err(e) => return fail(AttemptState::Failed, e),
+        Err(e) => {
+            note(&e);
+            return fail(AttemptState::Failed, e);
+        }
         Ok(ended) => ended,
     };
     let duration = started.elapsed();
@@ -130,18 +131,17 @@ async fn supervise(
         Ended::Stopped => {
             result.state = AttemptState::Interrupted;
             result.error = Some("interrupted".into());
-            let _ = writeln!(log, "plumb: interrupted, process group stopped");
+            note("interrupted, process group stopped");
             return result;
         }
         Ended::TimedOut => {
             result.state = AttemptState::Timeout;
             let t = spec.timeout.unwrap_or_default();
             result.error = Some(format!("timed out after {}", humantime::format_duration(t)));
-            let _ = writeln!(
-                log,
-                "plumb: timed out after {}, process group stopped",
+            note(&format!(
+                "timed out after {}, process group stopped",
                 humantime::format_duration(t)
-            );
+            ));
             return result;
         }
         Ended::Exited => {}
@@ -149,6 +149,7 @@ async fn supervise(
     if !ended.status.success() {
         result.state = AttemptState::Failed;
         result.error = Some(describe_status(ended.status));
+        note(&format!("the command failed: {}", describe_status(ended.status)));
         return result;
     }
     let missing: Vec<String> = spec
@@ -163,13 +164,16 @@ async fn supervise(
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", ")
         );
-        let _ = writeln!(log, "plumb: {msg}");
+        note(&msg);
         result.state = AttemptState::Failed;
         result.error = Some(msg);
         return result;
     }
     if let Some(check) = &spec.check {
-        let _ = writeln!(log, "$ {}   # check", check.display());
+        log.lock()
+            .expect("log lock")
+            .pending
+            .push_str(&format!("$ {}   # check\n", check.display()));
         match run_command(spec, check, &log, events, stop, deadline).await {
             Err(e) => {
                 result.state = AttemptState::Failed;
@@ -187,11 +191,10 @@ async fn supervise(
                 Ended::Exited if !c.status.success() => {
                     result.state = AttemptState::Failed;
                     result.error = Some(format!("check failed: {}", describe_status(c.status)));
-                    let _ = writeln!(
-                        log,
-                        "plumb: check failed ({}); the task stays undone",
+                    note(&format!(
+                        "check failed ({}); the task stays undone",
                         describe_status(c.status)
-                    );
+                    ));
                 }
                 Ended::Exited => {}
             },
@@ -215,11 +218,45 @@ pub fn signal_name(s: i32) -> String {
         .unwrap_or_else(|_| format!("signal {s}"))
 }
 
-fn open_log(path: &PathBuf) -> std::io::Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// An attempt's log: created on the first write, which first puts down the pending header.
+struct Log {
+    path: PathBuf,
+    /// Written before the next bytes (the header, then a check's command line).
+    pending: String,
+    file: Option<File>,
+}
+
+impl Log {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            self.file = OpenOptions::new().create(true).append(true).open(&self.path).ok();
+        }
+        if let Some(f) = &mut self.file {
+            if !self.pending.is_empty() {
+                let _ = f.write_all(std::mem::take(&mut self.pending).as_bytes());
+            }
+            let _ = f.write_all(bytes);
+        }
     }
-    OpenOptions::new().create(true).append(true).open(path)
+
+    fn line(&mut self, text: &str) {
+        self.write(format!("{text}\n").as_bytes());
+    }
+}
+
+/// Copy the command's output into the log until every writer has closed the pipe.
+async fn pump(mut rx: tokio::net::unix::pipe::Receiver, log: Arc<Mutex<Log>>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match rx.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => log.lock().expect("log lock").write(&buf[..n]),
+        }
+    }
 }
 
 enum Ended {
@@ -237,7 +274,7 @@ struct CommandEnd {
 async fn run_command(
     spec: &AttemptSpec,
     cmd: &ResolvedCommand,
-    log: &File,
+    log: &Arc<Mutex<Log>>,
     events: &mpsc::UnboundedSender<AttemptEvent>,
     stop: &mut watch::Receiver<Stop>,
     deadline: Option<tokio::time::Instant>,
@@ -254,29 +291,29 @@ async fn run_command(
             c
         }
     };
-    let out = log
+    let (rx, tx) = std::io::pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
+    let tx2 = tx
         .try_clone()
-        .map_err(|e| format!("cannot share log file: {e}"))?;
-    let err = log
-        .try_clone()
-        .map_err(|e| format!("cannot share log file: {e}"))?;
+        .map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
     command
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
+        .stdout(tx)
+        .stderr(tx2)
         .process_group(0)
         .kill_on_drop(false);
-    let mut child = command.spawn().map_err(|e| {
-        let what = match cmd {
-            ResolvedCommand::Argv(a) => format!("cannot run `{}`: {e}", a[0]),
-            ResolvedCommand::Shell(_) => format!("cannot run /bin/sh: {e}"),
-        };
-        let mut l = log;
-        let _ = writeln!(l, "plumb: {what}");
-        what
+    let spawned = command.spawn();
+    // Close our copies of the pipe's write end, so the pump sees EOF once the task's are gone.
+    drop(command);
+    let mut child = spawned.map_err(|e| match cmd {
+        ResolvedCommand::Argv(a) => format!("cannot run `{}`: {e}", a[0]),
+        ResolvedCommand::Shell(_) => format!("cannot run /bin/sh: {e}"),
     })?;
+    let pump = match tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(rx)) {
+        Ok(rx) => Some(tokio::spawn(pump(rx, log.clone()))),
+        Err(_) => None,
+    };
     let pgid = child.id().expect("a child that was just spawned has a pid");
     let _ = events.send(AttemptEvent::Spawned {
         task: spec.task,
@@ -308,12 +345,18 @@ async fn run_command(
     };
     // Whatever the command left running in its group goes too.
     if process::group_alive(pgid) {
-        let mut l = log;
-        let _ = writeln!(
-            l,
-            "plumb: processes of the task were still running after it ended; stopping them"
-        );
+        log.lock()
+            .expect("log lock")
+            .line("plumb: processes of the task were still running after it ended; stopping them");
         stop_group(pgid, spec.grace).await;
+    }
+    // All output is in once every writer is gone; a process that left the group while holding
+    // the pipe gets a second, then is cut off.
+    if let Some(pump) = pump {
+        let abort = pump.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(1), pump).await.is_err() {
+            abort.abort();
+        }
     }
     Ok(CommandEnd { status, why })
 }

@@ -39,8 +39,22 @@ pub fn run(
             None => format!("{id} in {} has not run yet", instance.label()),
         }));
     };
-    let bytes =
-        std::fs::read(&a.log_path).map_err(|e| Error::Io(format!("cannot read log {}: {e}", a.log_path)))?;
+    let bytes = match std::fs::read(&a.log_path) {
+        Ok(b) => b,
+        // A silent attempt leaves no file (it is created on the first byte of output).
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound && a.state != crate::state::AttemptState::Running =>
+        {
+            eprintln!(
+                "==> attempt {} of {id} (run {}, {}) printed nothing",
+                a.attempt,
+                a.run_id,
+                a.state.as_str()
+            );
+            return Ok(exit::SUCCESS);
+        }
+        Err(e) => return Err(Error::Io(format!("cannot read log {}: {e}", a.log_path))),
+    };
     eprintln!(
         "==> {} (run {}, attempt {}, {})",
         a.log_path,

@@ -101,11 +101,12 @@ fn summary_shows_the_tail_of_the_failed_log() {
     let s = &out.stdout;
     assert!(s.contains("noisy: exit 7 after 1 attempt"), "{s}");
     assert!(s.contains("    | boom\n"), "{s}");
+    assert!(s.contains("    | plumb: the command failed: exit 7\n"), "{s}");
     assert!(
-        s.contains("    | line 30\n") && s.contains("    | line 22\n"),
+        s.contains("    | line 30\n") && s.contains("    | line 23\n"),
         "{s}"
     );
-    assert!(!s.contains("    | line 21\n"), "only the last 10 lines: {s}");
+    assert!(!s.contains("    | line 22\n"), "only the last 10 lines: {s}");
     assert!(s.contains("log: state/logs/t/"), "{s}");
     let log = p.plumb(&["logs", "t", "noisy"]);
     assert_eq!(log.code, 0);
@@ -515,4 +516,30 @@ fn foreach_instances_run_and_a_base_name_waits_for_all() {
     assert_eq!(r.len(), 4);
     assert_eq!(r.last().map(String::as_str), Some("join"));
     assert_eq!(p.markers("f"), ["join", "shard[n=1]", "shard[n=2]", "shard[n=3]"]);
+}
+
+#[test]
+fn a_silent_task_leaves_no_log_file_and_logs_says_so() {
+    let p = Project::new();
+    p.pipeline(
+        "q",
+        "[tasks.quiet]\ncommand = 'true'\n[tasks.loud]\ncommand = 'echo hello'\n",
+    );
+    assert_eq!(p.plumb(&["run", "q"]).code, 0);
+    let quiet = p.plumb(&["logs", "q", "quiet"]);
+    assert_eq!(quiet.code, 0);
+    assert!(quiet.stderr.contains("printed nothing"), "{}", quiet.stderr);
+    let loud = p.plumb(&["logs", "q", "loud"]);
+    assert!(
+        loud.stdout.starts_with("# plumb: loud attempt 1/1, run "),
+        "{}",
+        loud.stdout
+    );
+    assert!(loud.stdout.ends_with("$ echo hello\nhello\n"), "{}", loud.stdout);
+    let files: Vec<String> = std::fs::read_dir(p.path().join("state/logs/q"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, ["loud.1.log"]);
 }

@@ -52,12 +52,18 @@ fn pipeline(rng: &mut Rng, n: usize) -> String {
     s
 }
 
-/// Markers of one round's instance, as journal names (`3-t17`).
+/// Markers of one round's instance, as journal names (`3-t17`). A runner killed before it made
+/// the state (or its schema) has committed none; the test must not create the file itself.
 fn markers(p: &Project, round: usize) -> HashSet<String> {
-    let db = p.db();
-    let mut stmt = db
-        .prepare("SELECT task FROM markers WHERE pipeline = 'torture' AND instance = ?1")
-        .unwrap();
+    let path = p.path().join("state/plumb.db");
+    let Ok(db) = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return HashSet::new();
+    };
+    let Ok(mut stmt) = db.prepare("SELECT task FROM markers WHERE pipeline = 'torture' AND instance = ?1")
+    else {
+        return HashSet::new();
+    };
     stmt.query_map([format!("round={round}")], |r| r.get::<_, String>(0))
         .unwrap()
         .map(|t| format!("{round}-{}", t.unwrap()))
