@@ -394,7 +394,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 p.tasks[t].id,
                 def.retries + 1,
                 self.cfg.run_id,
-                chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z")
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
         };
         if let Err(e) = self.sink.event(RunEvent::Starting {

@@ -128,6 +128,11 @@ const MIGRATIONS: &[&str] = &[
 pub struct State {
     conn: Connection,
     path: PathBuf,
+    /// Process groups of started attempts not yet written: they ride along with the next
+    /// transaction rather than costing a commit each (recovery finds a dead run's processes by
+    /// their PLUMB_RUN_ID anyway; the recorded group is the fallback for tasks that clear their
+    /// environment).
+    pending_groups: Vec<(i64, u32, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -246,7 +251,11 @@ impl State {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
-        let mut state = State { conn, path };
+        let mut state = State {
+            conn,
+            path,
+            pending_groups: Vec::new(),
+        };
         state.migrate()?;
         Ok(state)
     }
@@ -375,6 +384,7 @@ impl State {
     ) -> Result<()> {
         let err = self.err();
         let tx = self.conn.transaction().map_err(&err)?;
+        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
         tx.execute(
             "UPDATE runs SET ended_at = ?2, outcome = ?3, counts = ?4 WHERE run_id = ?1",
             params![run_id, now_rfc3339(), outcome, counts_json],
@@ -523,7 +533,7 @@ impl State {
     /// Record that an attempt starts. Returns its row id.
     #[allow(clippy::too_many_arguments)]
     pub fn begin_attempt(
-        &self,
+        &mut self,
         run_id: &str,
         pipeline: &str,
         instance: &str,
@@ -532,14 +542,15 @@ impl State {
         log_path: &str,
         runner: Runner,
     ) -> Result<i64> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO attempts (run_id, pipeline, instance, task, attempt, started_at, state, log_path, runner_pid, runner_start)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
-            )
-            .map_err(self.err())?;
-        stmt.execute(params![
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
+        tx.prepare_cached(
+            "INSERT INTO attempts (run_id, pipeline, instance, task, attempt, started_at, state, log_path, runner_pid, runner_start)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
+        )
+        .map_err(&err)?
+        .execute(params![
             run_id,
             pipeline,
             instance,
@@ -550,19 +561,65 @@ impl State {
             runner.pid,
             runner.start as i64
         ])
-        .map_err(self.err())?;
-        Ok(self.conn.last_insert_rowid())
+        .map_err(&err)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(&err)?;
+        Ok(id)
     }
 
-    /// Record the process group an attempt's command runs in.
-    pub fn set_attempt_group(&self, id: i64, pgid: u32, start: u64) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("UPDATE attempts SET pgid = ?2, pgid_start = ?3 WHERE id = ?1")
-            .map_err(self.err())?;
-        stmt.execute(params![id, pgid, start as i64])
-            .map_err(self.err())?;
+    /// Note the process group an attempt's command runs in; written with the next transaction.
+    pub fn set_attempt_group(&mut self, id: i64, pgid: u32, start: u64) {
+        self.pending_groups.push((id, pgid, start));
+    }
+
+    fn flush_groups(
+        pending: &mut Vec<(i64, u32, u64)>,
+        tx: &rusqlite::Transaction<'_>,
+    ) -> rusqlite::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = tx.prepare_cached("UPDATE attempts SET pgid = ?2, pgid_start = ?3 WHERE id = ?1")?;
+        for (id, pgid, start) in pending.drain(..) {
+            stmt.execute(params![id, pgid, start as i64])?;
+        }
         Ok(())
+    }
+
+    /// Write noted process groups now (at the end of a run).
+    pub fn flush(&mut self) -> Result<()> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    /// Checkpoint the WAL from a background thread while this connection writes, instead of
+    /// SQLite's automatic checkpoints, whose fsyncs would stall the dispatcher every few dozen
+    /// tasks. The returned guard checkpoints once more and stops the thread when dropped.
+    pub fn background_checkpoints(&self) -> Result<Checkpointer> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(self.err())?;
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let path = self.path.clone();
+        let handle = std::thread::spawn(move || {
+            let Ok(conn) = Connection::open(&path) else { return };
+            let _ = conn.busy_timeout(Duration::from_secs(30));
+            let checkpoint = || {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            };
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(Duration::from_millis(250))
+            {
+                checkpoint();
+            }
+            checkpoint();
+        });
+        Ok(Checkpointer {
+            stop: Some(stop),
+            handle: Some(handle),
+        })
     }
 
     /// Record how an attempt ended and, for a success, its marker, in one transaction.
@@ -575,6 +632,7 @@ impl State {
     ) -> Result<()> {
         let err = self.err();
         let tx = self.conn.transaction().map_err(&err)?;
+        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
         let now = now_rfc3339();
         tx.prepare_cached(
             "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7 WHERE id = ?1",
@@ -873,6 +931,21 @@ impl State {
             .query_map(params![pipeline], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+}
+
+/// Stops the background checkpoint thread (after a last checkpoint) when dropped.
+pub struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 

@@ -72,6 +72,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         &resume,
     )?;
 
+    let checkpoints = state.background_checkpoints()?;
     let workers = args
         .workers
         .map(|w| w as usize)
@@ -173,6 +174,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     }
     queued += alerts.len();
     state.finish_run(&run_id, outcome_word, &counts, &alerts)?;
+    drop(checkpoints);
     finish_alerts(courier, smtp.is_some(), queued, &project);
     tracing::info!(
         event = "run_finished",
@@ -360,7 +362,7 @@ impl Sink for Recorder<'_> {
             }
             RunEvent::Spawned { task, pgid, start } => {
                 if let Some(id) = self.rows[task] {
-                    self.state.set_attempt_group(id, pgid, start).map_err(|e| e.to_string())?;
+                    self.state.set_attempt_group(id, pgid, start);
                 }
             }
             RunEvent::Finished {
