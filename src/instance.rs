@@ -217,35 +217,39 @@ impl<'p> Instance<'p> {
     /// A digest of what task `t` would run: command, check, env and cwd. A marker stores it, so
     /// a later edit of the definition shows as `changed`.
     pub fn fingerprint(&self, t: usize, root: &Path) -> String {
-        let r = self.resolve(t, root, None);
-        let mut h = Sha256::new();
-        let mut feed = |label: &str, s: &str| {
-            h.update(label.as_bytes());
-            h.update((s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
-        };
-        match &r.command {
-            Some(ResolvedCommand::Shell(s)) => feed("sh", s),
-            Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed("argv", a)),
-            None => feed("external", ""),
-        }
-        match &r.check {
-            Some(ResolvedCommand::Shell(s)) => feed("check-sh", s),
-            Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed("check-argv", a)),
-            None => {}
-        }
-        for (k, v) in &r.env {
-            feed("env", k);
-            feed("=", v);
-        }
-        feed("cwd", &r.cwd.to_string_lossy());
-        let digest = h.finalize();
-        let mut out = String::with_capacity(32);
-        for b in &digest[..16] {
-            let _ = write!(out, "{b:02x}");
-        }
-        out
+        fingerprint(&self.resolve(t, root, None))
     }
+}
+
+/// The fingerprint of a task resolved without attempt variables.
+pub fn fingerprint(r: &ResolvedTask) -> String {
+    let mut h = Sha256::new();
+    let mut feed = |label: &str, s: &str| {
+        h.update(label.as_bytes());
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    match &r.command {
+        Some(ResolvedCommand::Shell(s)) => feed("sh", s),
+        Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed("argv", a)),
+        None => feed("external", ""),
+    }
+    match &r.check {
+        Some(ResolvedCommand::Shell(s)) => feed("check-sh", s),
+        Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed("check-argv", a)),
+        None => {}
+    }
+    for (k, v) in &r.env {
+        feed("env", k);
+        feed("=", v);
+    }
+    feed("cwd", &r.cwd.to_string_lossy());
+    let digest = h.finalize();
+    let mut out = String::with_capacity(32);
+    for b in &digest[..16] {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// `today`, `yesterday` or `YYYY-MM-DD`, relative to `today`.

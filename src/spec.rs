@@ -244,7 +244,7 @@ fn entries<'a, 'i>(
     }
 }
 
-fn section<T: DeserializeOwned>(
+fn section<T: DeserializeOwned + 'static>(
     value: &Spanned<DeValue<'_>>,
     what: &str,
     diags: &mut Vec<Diagnostic>,
@@ -254,7 +254,7 @@ fn section<T: DeserializeOwned>(
 
 /// Deserialize one section after reporting each of its unknown keys. `extra` are keys handled
 /// elsewhere that must not be reported.
-fn section_with_extra<T: DeserializeOwned>(
+fn section_with_extra<T: DeserializeOwned + 'static>(
     value: &Spanned<DeValue<'_>>,
     what: &str,
     extra: &[&str],
@@ -271,26 +271,34 @@ fn section_with_extra<T: DeserializeOwned>(
         return None;
     };
     let fields = field_names::<T>();
-    let mut clean = DeTable::new();
-    for (k, v) in table {
+    for (k, _) in table {
         let name: &str = k.get_ref();
-        if fields.contains(&name) {
-            clean.insert(k.clone(), v.clone());
-        } else if !extra.contains(&name) {
+        if !fields.contains(&name) && !extra.contains(&name) {
             diags.push(unknown_key(name, k.span(), &format!("in {what}"), fields));
         }
     }
     // serde stops at the first wrong type; report it, drop that key and read the section
     // again, so every wrong value is reported and the rest of the section still counts.
+    let mut dropped: Vec<String> = Vec::new();
     loop {
-        let spanned = Spanned::new(value.span(), DeValue::Table(clean.clone()));
-        match T::deserialize(ValueDeserializer::from(spanned)) {
+        let clean: DeTable<'_> = table
+            .iter()
+            .filter(|(k, _)| {
+                let name: &str = k.get_ref();
+                fields.contains(&name) && !dropped.iter().any(|d| d == name)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        match T::deserialize(ValueDeserializer::from(Spanned::new(
+            value.span(),
+            DeValue::Table(clean),
+        ))) {
             Ok(t) => return Some(t),
             Err(e) => {
                 let (diag, key) = type_error(&e, table, what);
                 diags.push(diag);
                 match key {
-                    Some(k) if clean.remove(k.as_str()).is_some() => continue,
+                    Some(k) if !dropped.contains(&k) => dropped.push(k),
                     _ => return None,
                 }
             }
@@ -377,7 +385,22 @@ fn plain_message(m: &str) -> String {
 }
 
 /// The field names serde derived for `T`, captured by a deserializer that only listens.
-pub fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+/// Computed once per type: a pipeline file has a section per task.
+pub fn field_names<T: DeserializeOwned + 'static>() -> &'static [&'static str] {
+    thread_local! {
+        static CACHE: std::cell::RefCell<Vec<(std::any::TypeId, &'static [&'static str])>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let id = std::any::TypeId::of::<T>();
+    if let Some(f) = CACHE.with(|c| c.borrow().iter().find(|(t, _)| *t == id).map(|(_, f)| *f)) {
+        return f;
+    }
+    let f = probe_field_names::<T>();
+    CACHE.with(|c| c.borrow_mut().push((id, f)));
+    f
+}
+
+fn probe_field_names<T: DeserializeOwned>() -> &'static [&'static str] {
     struct Probe<'a>(&'a mut &'static [&'static str]);
     impl<'de> Deserializer<'de> for Probe<'_> {
         type Error = de::value::Error;

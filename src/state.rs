@@ -135,11 +135,10 @@ pub struct State {
     pending_groups: Vec<(i64, u32, u64)>,
 }
 
+/// What planning needs of a marker (the table also keeps its run and finish time).
 #[derive(Debug, Clone)]
 pub struct Marker {
     pub fingerprint: String,
-    pub run_id: String,
-    pub finished_at: String,
 }
 
 /// How an attempt ended.
@@ -309,7 +308,7 @@ impl State {
     pub fn markers(&self, pipeline: &str, instance: &str) -> Result<HashMap<String, Marker>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT task, fingerprint, run_id, finished_at FROM markers WHERE pipeline = ?1 AND instance = ?2")
+            .prepare_cached("SELECT task, fingerprint FROM markers WHERE pipeline = ?1 AND instance = ?2")
             .map_err(self.err())?;
         let rows = stmt
             .query_map(params![pipeline, instance], |r| {
@@ -317,8 +316,6 @@ impl State {
                     r.get::<_, String>(0)?,
                     Marker {
                         fingerprint: r.get(1)?,
-                        run_id: r.get(2)?,
-                        finished_at: r.get(3)?,
                     },
                 ))
             })
