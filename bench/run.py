@@ -163,23 +163,37 @@ def fresh(kind, runner, tasks, base):
     return d, cmd
 
 
-def measure(runner, kind, tasks, runs, base):
-    """Median of `runs` cold runs, each on a fresh directory. Returns (stats, last dir, cmd)."""
-    samples = []
-    n = 1 if runner == "luigi" else runs
-    d = cmd = None
-    for _ in range(n):
-        if d:
-            shutil.rmtree(d)
-        d, cmd = fresh(kind, runner, tasks, base)
-        r = timed(cmd, d, timeout=LUIGI_LIMIT if runner == "luigi" else None)
-        if r is None:
-            return None, d, cmd
-        samples.append(r)
-    wall = statistics.median(s[0] for s in samples)
-    cpu = statistics.median(s[1] for s in samples)
-    rss = max(s[2] for s in samples)
-    return (wall, cpu, rss, len(samples)), d, cmd
+def measure_graph(kind, tasks, runners, runs, base):
+    """Time every runner on one graph, `runs` rounds, interleaved (round 1 of every runner,
+    then round 2, ...) so the machine's drift falls on all runners alike. Each run starts from
+    a fresh directory. Luigi runs once. Returns ({runner: (median wall, median cpu, peak MB,
+    samples) or None}, {runner: (dir, cmd) of its last run})."""
+    samples = {r: [] for r in runners}
+    last = {}
+    skipped = set()
+    for round_ in range(runs):
+        for r in runners:
+            if r in skipped or (r == "luigi" and round_ > 0):
+                continue
+            if r in last:
+                shutil.rmtree(last[r][0], ignore_errors=True)
+            d, cmd = fresh(kind, r, tasks, base)
+            last[r] = (d, cmd)
+            res = timed(cmd, d, timeout=LUIGI_LIMIT if r == "luigi" else None)
+            if res is None:
+                skipped.add(r)
+                continue
+            samples[r].append(res)
+    stats = {}
+    for r in runners:
+        ss = samples[r]
+        stats[r] = None if r in skipped or not ss else (
+            statistics.median(s[0] for s in ss),
+            statistics.median(s[1] for s in ss),
+            max(s[2] for s in ss),
+            len(ss),
+        )
+    return stats, last
 
 
 def ensure_luigi():
@@ -210,6 +224,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="runs per measurement (median is reported)")
     ap.add_argument("--quick", action="store_true", help="wide-1000 and chain-1000 only, 1 run, no Luigi")
     ap.add_argument("--no-luigi", action="store_true")
+    ap.add_argument("--scale", action="store_true", help="with --quick: also plan the 100k lattice")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     a = ap.parse_args()
     graphs = ["wide-1000", "chain-1000"] if a.quick else list(GRAPHS)
@@ -229,30 +244,36 @@ def main():
     try:
         for g in graphs:
             tasks = GRAPHS[g]()
+            stats, last = measure_graph(g, tasks, runners, runs, base)
             for r in runners:
-                print(f"{g:<13} {r:<18} ", end="", flush=True)
-                stats, d, cmd = measure(r, g, tasks, runs, base)
-                results[(g, r)] = stats
-                print("skipped (over 5 min)" if stats is None else f"{stats[0]:.3f} s", flush=True)
-                if g == "wide-10000" and stats is not None:
-                    wide_dirs[r] = (d, cmd)
-                else:
-                    shutil.rmtree(d, ignore_errors=True)
+                results[(g, r)] = stats[r]
+                s_ = stats[r]
+                print(f"{g:<13} {r:<18} " + ("skipped (over 5 min)" if s_ is None else f"{s_[0]:.3f} s"), flush=True)
+                # The floor has no notion of done: it would simply run everything again.
+                if g == "wide-10000" and s_ is not None and r != "xargs -P2 (floor)":
+                    wide_dirs[r] = last[r]
+                elif r in last:
+                    shutil.rmtree(last[r][0], ignore_errors=True)
 
         # Resume: each runner again on its completed wide-10000.
         resume = {}
-        for r, (d, cmd) in wide_dirs.items():
-            samples = [timed(cmd, d, timeout=LUIGI_LIMIT) for _ in range(1 if r == "luigi" else max(runs, 5))]
-            samples = [s for s in samples if s]
-            resume[r] = (statistics.median(s[0] for s in samples), max(s[2] for s in samples)) if samples else None
+        rounds = {r: [] for r in wide_dirs}
+        for round_ in range(max(runs, 5)):
+            for r, (d, cmd) in wide_dirs.items():
+                if r == "luigi" and round_ > 0:
+                    continue
+                res = timed(cmd, d, timeout=LUIGI_LIMIT)
+                if res:
+                    rounds[r].append(res)
+        for r, ss in rounds.items():
+            resume[r] = (statistics.median(s[0] for s in ss), max(s[2] for s in ss)) if ss else None
             print(f"resume        {r:<18} {fmt(resume[r][0] if resume[r] else None, ' s')}", flush=True)
 
         # Planning at scale.
         scale = {}
-        if not a.quick:
+        if not a.quick or a.scale:
             d = base / "scale"
-            (d / "pipelines").mkdir(parents=True)
-            (d / "plumb.toml").write_text("")
+            d.mkdir()
             setup_plumb(d, lattice(100_000))
             (d / "pipelines" / "g.toml").rename(d / "pipelines" / "lattice.toml")
             for verb in ("validate", "plan"):
@@ -270,7 +291,8 @@ def write(path, graphs, runners, results, resume, scale, runs):
     lines = ["# Benchmark results", ""]
     lines.append(f"Written by `python3 bench/run.py` on {time.strftime('%Y-%m-%d %H:%M %Z')}: "
                  f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-                 f"median of {runs} runs (Luigi: 1 run, skipped past {LUIGI_LIMIT:.0f} s). "
+                 f"median of {runs} runs, runners interleaved round by round so drift falls on all alike "
+                 f"(Luigi: 1 run, skipped past {LUIGI_LIMIT:.0f} s). "
                  "Every task runs `true && touch out/<id>`; parallelism 2 everywhere. "
                  "CPU is user+system time of the runner and all it started; memory is the peak "
                  "resident set of the largest process. Compare ratios, not absolute times: this "

@@ -336,7 +336,8 @@ impl Builder<'_> {
         let mut index: HashMap<String, usize> = HashMap::with_capacity(file.tasks.len());
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::with_capacity(file.tasks.len());
         let mut def_spans = Vec::with_capacity(file.tasks.len());
-        for (key, section) in &mut file.tasks {
+        // Each section is dropped once its definition is built.
+        for (key, mut section) in std::mem::take(&mut file.tasks) {
             let id = key.get_ref();
             if !is_identifier(id) {
                 self.error(
@@ -346,8 +347,8 @@ impl Builder<'_> {
                 );
                 continue;
             }
-            let vars = self.foreach(section, &param_names);
-            let def = self.task_def(id, section, &inherited, &resources, &param_names, &vars);
+            let vars = self.foreach(&section, &param_names);
+            let def = self.task_def(id, &section, &inherited, &resources, &param_names, &vars);
             let def_index = defs.len();
             defs.push(def);
             // Keep only what resolving `requires` needs, not a copy of the section.

@@ -105,28 +105,32 @@ fn restarted_scheduler_neither_fires_twice_nor_misses_a_minute_and_catchup_polic
     std::thread::sleep(Duration::from_millis(1900));
     let log2 = stop(second);
 
-    let by = |f: &[(String, String)], status: &str| {
+    // Fired = launched (done, or interrupted by the test's SIGTERM if it was still running
+    // on a loaded machine); skipped = missed while down. Each time appears once (the table's
+    // key), so "never twice, never missed" is: fired + skipped covers minutes 1..8 exactly.
+    let by = |f: &[(String, String)], skipped: bool| {
         f.iter()
-            .filter(|(_, s)| s == status)
+            .filter(|(_, s)| (s == "skipped") == skipped)
             .map(|(t, _)| t.clone())
             .collect::<Vec<_>>()
     };
     let all = fires(&p, "all");
     assert_eq!(
-        by(&all, "done"),
+        by(&all, false),
         (1..=8).map(minute).collect::<Vec<_>>(),
         "every minute once: {all:?}\n{log1}\n{log2}"
     );
+    assert!(all.iter().take(7).all(|(_, s)| s == "done"), "{all:?}");
     let latest = fires(&p, "latest");
     assert_eq!(
-        by(&latest, "done"),
+        by(&latest, false),
         [1, 2, 3, 6, 7, 8].map(minute),
         "{latest:?}\n{log2}"
     );
-    assert_eq!(by(&latest, "skipped"), [4, 5].map(minute), "{latest:?}");
+    assert_eq!(by(&latest, true), [4, 5].map(minute), "{latest:?}");
     let none = fires(&p, "none");
-    assert_eq!(by(&none, "done"), [1, 2, 3, 7, 8].map(minute), "{none:?}\n{log2}");
-    assert_eq!(by(&none, "skipped"), [4, 5, 6].map(minute), "{none:?}");
+    assert_eq!(by(&none, false), [1, 2, 3, 7, 8].map(minute), "{none:?}\n{log2}");
+    assert_eq!(by(&none, true), [4, 5, 6].map(minute), "{none:?}");
     assert!(
         log2.contains("skip    none: 3 fire times missed while down (catchup none)"),
         "{log2}"
@@ -139,7 +143,8 @@ fn restarted_scheduler_neither_fires_twice_nor_misses_a_minute_and_catchup_polic
             r.get(0)
         })
         .unwrap();
-    assert_eq!(runs, 8);
+    // The last fire may have been stopped by the test before its run was recorded.
+    assert!(runs == 7 || runs == 8, "{runs} runs");
     assert_eq!(p.lines("fired-all.txt"), ["2026-01-01T00:01:00+00:00"]);
 }
 
