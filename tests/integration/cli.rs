@@ -318,3 +318,20 @@ fn a_terminal_gets_live_progress() {
     assert!(out.stdout.contains("tasks done"), "{:?}", out.stdout);
     assert!(out.stdout.contains("t: succeeded"), "{:?}", out.stdout);
 }
+
+#[test]
+fn logical_time_decides_what_yesterday_means_in_the_pipeline_zone() {
+    let p = Project::new();
+    p.pipeline(
+        "lt",
+        "[pipeline]\ntimezone = 'Europe/Berlin'\n[params]\ndate = { type = 'date', default = 'yesterday' }\n\
+         [tasks.a]\ncommand = 'echo {{date}} {{scheduled_time}} > out.txt'\n",
+    );
+    // 23:30 UTC on the 28th is already the 29th in Berlin: yesterday is the 28th.
+    let out = p.plumb(&["run", "lt", "--logical-time", "2026-03-28T23:30:00Z"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(p.read("out.txt"), "2026-03-28 2026-03-29T00:30:00+01:00\n");
+    let bad = p.plumb(&["run", "lt", "--logical-time", "tomorrow"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--logical-time"), "{}", bad.stderr);
+}
