@@ -85,10 +85,6 @@ impl Template {
         })
     }
 
-    pub fn has_placeholders(&self) -> bool {
-        self.placeholders().next().is_some()
-    }
-
     /// Substitute every placeholder with `lookup(name)`. Names were checked when the pipeline
     /// loaded; one that `lookup` does not know is left as written.
     pub fn render<'v>(&self, quoting: Quoting, lookup: impl Fn(&str) -> Option<&'v str>) -> String {

@@ -486,14 +486,6 @@ impl State {
         Ok(())
     }
 
-    /// Write noted process groups now (at the end of a run).
-    pub fn flush(&mut self) -> Result<()> {
-        let err = self.err();
-        let tx = self.conn.transaction().map_err(&err)?;
-        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
-        tx.commit().map_err(&err)
-    }
-
     /// Checkpoint the WAL from a background thread while this connection writes, instead of
     /// SQLite's automatic checkpoints, whose fsyncs would stall the dispatcher every few dozen
     /// tasks. The returned guard checkpoints once more and stops the thread when dropped.
@@ -651,14 +643,6 @@ impl State {
         }
     }
 
-    /// The newest run of an instance.
-    pub fn last_run(&self, pipeline: &str, instance: &str) -> Result<Option<RunRow>> {
-        Ok(self
-            .runs_where("pipeline = ?1 AND instance = ?2", params![pipeline, instance], 1)?
-            .into_iter()
-            .next())
-    }
-
     fn runs_where(&self, cond: &str, p: impl rusqlite::Params, limit: usize) -> Result<Vec<RunRow>> {
         let sql = format!(
             "SELECT run_id, pipeline, instance, params, started_at, ended_at, outcome, host, counts, runner_pid, runner_start
@@ -701,18 +685,6 @@ impl State {
             )
             .map_err(self.err())?;
         Ok(())
-    }
-
-    pub fn run_exists(&self, run_id: &str) -> Result<bool> {
-        self.conn
-            .query_row(
-                "SELECT 1 FROM runs WHERE run_id = ?1",
-                params![run_id],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(self.err())
     }
 }
 
