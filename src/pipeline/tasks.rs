@@ -1,0 +1,508 @@
+//! Checking one `[tasks.ID]`: its definition with defaults applied, its templates and their
+//! placeholders, its `foreach` fan-out, its `requires` resolved to tasks, and cycles among them.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::{BUILTINS, Builder, Command, Executor, Inherited, Task, TaskDef};
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::duration::{self, RawDuration};
+use crate::spec::{CommandRaw, TaskSection};
+use crate::template::{Template, is_identifier};
+
+impl Builder<'_> {
+    pub(super) fn foreach(&mut self, t: &TaskSection, params: &[&str]) -> Vec<(String, Vec<String>)> {
+        let Some(fe) = &t.foreach else {
+            return Vec::new();
+        };
+        let mut vars = Vec::new();
+        if fe.get_ref().is_empty() {
+            self.error(Diagnostic::new("`foreach` has no variables").at(fe.span()));
+        }
+        for (var, values) in fe.get_ref() {
+            if !is_identifier(var) || BUILTINS.contains(&var.as_str()) || params.contains(&var.as_str()) {
+                self.error(
+                    Diagnostic::new(format!(
+                        "foreach variable `{var}` must be a plain identifier that is not a param or built-in"
+                    ))
+                    .at(values.span()),
+                );
+                continue;
+            }
+            if values.get_ref().is_empty() {
+                self.error(
+                    Diagnostic::new(format!("foreach variable `{var}` has an empty list"))
+                        .at(values.span())
+                        .help("give at least one value; a task with no instances would silently never run"),
+                );
+                continue;
+            }
+            let mut seen = HashSet::new();
+            let mut list = Vec::new();
+            for v in values.get_ref() {
+                let s = &v.get_ref().0;
+                if !seen.insert(s.clone()) {
+                    self.error(Diagnostic::new(format!("foreach value \"{s}\" appears twice")).at(v.span()));
+                } else if s.contains(['[', ']', ',', '=', '/']) || s.is_empty() {
+                    self.error(
+                        Diagnostic::new(format!("foreach value \"{s}\" cannot be part of a task id"))
+                            .at(v.span())
+                            .help("values must be non-empty and free of `[`, `]`, `,`, `=` and `/`"),
+                    );
+                } else {
+                    list.push(s.clone());
+                }
+            }
+            vars.push((var.clone(), list));
+        }
+        vars
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn task_def(
+        &mut self,
+        id: &str,
+        t: &TaskSection,
+        inherited: &Inherited,
+        pools: &[(String, u32)],
+        params: &[&str],
+        vars: &[(String, Vec<String>)],
+    ) -> TaskDef {
+        let mut known: Vec<&str> = params.to_vec();
+        known.extend(BUILTINS);
+        known.extend(vars.iter().map(|(v, _)| v.as_str()));
+        let what = format!("task `{id}`");
+        let place = format!("of {what}");
+
+        // A task's own durations are checked here; inherited ones were checked (and reported
+        // once) where [defaults] says them.
+        let mut dur =
+            |own: &Option<Spanned<RawDuration>>, inh: &Option<Spanned<RawDuration>>, key: &str| match own {
+                Some(_) => self.duration(own.as_ref(), key, &place),
+                None => inh.as_ref().and_then(|d| duration::parse(d.get_ref()).ok()),
+            };
+        let timeout = dur(&t.timeout, &inherited.timeout, "timeout");
+        let grace = dur(&t.grace, &inherited.grace, "grace").unwrap_or(Duration::from_secs(10));
+        let retry_delay =
+            dur(&t.retry_delay, &inherited.retry_delay, "retry_delay").unwrap_or(Duration::from_secs(10));
+        let max_retry_delay = dur(&t.max_retry_delay, &inherited.max_retry_delay, "max_retry_delay")
+            .unwrap_or(Duration::from_secs(600));
+        let sla = dur(&t.sla, &inherited.sla, "sla");
+        if timeout == Some(Duration::ZERO) {
+            if let Some(s) = t.timeout.as_ref() {
+                self.error(
+                    Diagnostic::new(format!("`timeout` of {what} must be longer than 0s")).at(s.span()),
+                );
+            }
+        }
+        let wait = self.duration(t.wait.as_ref(), "wait", &place);
+        let retries = match t.retries.as_ref().or(inherited.retries.as_ref()) {
+            None => 0,
+            Some(r) => match u32::try_from(*r.get_ref()) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.error(Diagnostic::new("`retries` must be 0 or more").at(r.span()));
+                    0
+                }
+            },
+        };
+        let executor = match t.executor.as_ref().or(inherited.executor.as_ref()) {
+            Some(e) => self.executor(e),
+            None => Executor::Local,
+        };
+
+        let command = t
+            .command
+            .as_ref()
+            .map(|c| self.command(c, "command", &what, &known));
+        let check = t.check.as_ref().map(|c| self.command(c, "check", &what, &known));
+        let outputs = t
+            .outputs
+            .iter()
+            .flatten()
+            .filter_map(|o| self.template(o, "outputs", &what, &known))
+            .collect();
+        let mut env = Vec::new();
+        let own_env = t.env.iter().flatten().map(|(k, v)| (k.clone(), v.clone()));
+        let mut merged: Vec<(String, Spanned<String>)> = inherited.env.clone();
+        for (k, v) in own_env {
+            merged.retain(|(ek, _)| ek != &k);
+            merged.push((k, v));
+        }
+        for (k, v) in &merged {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                self.error(
+                    Diagnostic::new(format!("`{k}` is not a valid environment variable name")).at(v.span()),
+                );
+                continue;
+            }
+            if let Some(tpl) = self.template(v, "env", &what, &known) {
+                env.push((k.clone(), tpl));
+            }
+        }
+        let cwd = t
+            .cwd
+            .as_ref()
+            .or(inherited.cwd.as_ref())
+            .and_then(|c| self.template(c, "cwd", &what, &known));
+
+        let mut resources = Vec::new();
+        if let Some(res) = &t.resources {
+            for (name, amount) in res.get_ref() {
+                let Some(pool) = pools.iter().position(|(n, _)| n == name) else {
+                    let d = Diagnostic::new(format!("{what} uses resource `{name}`, which is not declared"))
+                        .at(amount.span());
+                    let d = match did_you_mean(name, pools.iter().map(|(n, _)| n.as_str())) {
+                        Some(s) => d.label(format!("did you mean `{s}`?")),
+                        None => d.help(format!("declare it under [resources], e.g. `{name} = 1`")),
+                    };
+                    self.error(d);
+                    continue;
+                };
+                let cap = pools[pool].1;
+                match u32::try_from(*amount.get_ref()) {
+                    Ok(a) if a >= 1 && a <= cap => resources.push((pool, a)),
+                    Ok(a) if a > cap => self.error(
+                        Diagnostic::new(format!(
+                            "{what} asks for {a} of resource `{name}`, but the pool holds only {cap}"
+                        ))
+                        .at(amount.span())
+                        .help("the task could never start; lower the amount or raise the pool"),
+                    ),
+                    _ => self.error(
+                        Diagnostic::new(format!("{what} must ask for at least 1 of resource `{name}`"))
+                            .at(amount.span()),
+                    ),
+                }
+            }
+        }
+
+        if command.is_none() {
+            let external_only = "a task without `command` is an external input";
+            if t.outputs.as_ref().is_none_or(|o| o.is_empty()) {
+                self.error(
+                    Diagnostic::new(format!("{what} has neither `command` nor `outputs`"))
+                        .at(t
+                            .requires
+                            .as_ref()
+                            .and_then(|r| r.first())
+                            .map_or(0..0, |r| r.span()))
+                        .help(format!(
+                            "{external_only}, done when its `outputs` exist: give it `outputs` or a `command`"
+                        )),
+                );
+            }
+            for (key, span) in [
+                ("check", t.check.as_ref().map(|c| c.span())),
+                ("retries", t.retries.as_ref().map(|c| c.span())),
+                ("timeout", t.timeout.as_ref().map(|c| c.span())),
+                ("sla", t.sla.as_ref().map(|c| c.span())),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        Diagnostic::new(format!("`{key}` needs a `command`"))
+                            .at(span)
+                            .help(format!(
+                                "{external_only}; it runs nothing, so `{key}` has no meaning"
+                            )),
+                    );
+                }
+            }
+        } else if let Some(w) = &t.wait {
+            self.error(
+                Diagnostic::new("`wait` applies only to tasks without `command` (external inputs)")
+                    .at(w.span())
+                    .help("a task with a command waits for its `requires` anyway"),
+            );
+        }
+
+        TaskDef {
+            name: id.to_string(),
+            description: t.description.as_ref().map(|d| d.get_ref().clone()),
+            command,
+            check,
+            outputs,
+            env,
+            cwd,
+            timeout,
+            grace,
+            retries,
+            retry_delay,
+            max_retry_delay,
+            resources,
+            priority: t.priority.as_ref().map_or(0, |p| *p.get_ref()),
+            sla,
+            wait,
+            executor,
+        }
+    }
+
+    fn command(&mut self, c: &Spanned<CommandRaw>, key: &str, what: &str, known: &[&str]) -> Command {
+        match c.get_ref() {
+            CommandRaw::Shell(s) => {
+                if s.trim().is_empty() {
+                    self.error(Diagnostic::new(format!("`{key}` of {what} is empty")).at(c.span()));
+                }
+                let s = Spanned::new(c.span(), s.clone());
+                Command::Shell(
+                    self.template(&s, key, what, known)
+                        .unwrap_or_else(|| Template::parse("").expect("empty")),
+                )
+            }
+            CommandRaw::Argv(items) => {
+                if items.is_empty() {
+                    self.error(Diagnostic::new(format!("`{key}` of {what} is an empty array")).at(c.span()));
+                }
+                Command::Argv(
+                    items
+                        .iter()
+                        .map(|i| {
+                            self.template(i, key, what, known)
+                                .unwrap_or_else(|| Template::parse("").expect("empty"))
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// Parse a template and check its placeholders, pointing errors at the placeholder itself.
+    fn template(&mut self, s: &Spanned<String>, key: &str, what: &str, known: &[&str]) -> Option<Template> {
+        match Template::parse(s.get_ref()) {
+            Err(e) => {
+                let at = self.inner_span(s, &e.at);
+                self.error(Diagnostic::new(format!("in `{key}` of {what}: {}", e.message)).at(at));
+                None
+            }
+            Ok(t) => {
+                for (name, at) in t.placeholders() {
+                    if !known.contains(&name) {
+                        let d = Diagnostic::new(format!(
+                            "unknown placeholder `{{{{{name}}}}}` in `{key}` of {what}"
+                        ))
+                        .at(self.inner_span(s, at));
+                        let d = match did_you_mean(name, known.iter().copied()) {
+                            Some(k) => d.label(format!("did you mean `{{{{{k}}}}}`?")),
+                            None => d.help(format!("known here: {}", known.join(", "))),
+                        };
+                        self.error(d);
+                    }
+                }
+                Some(t)
+            }
+        }
+    }
+
+    /// Map a byte range inside a string's value to the file, when the string is written without
+    /// escapes (the usual case); otherwise point at the whole string.
+    fn inner_span(&self, s: &Spanned<String>, r: &Range<usize>) -> Range<usize> {
+        let span = s.span();
+        let raw = self.source.text.get(span.clone()).unwrap_or("");
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3
+        } else {
+            1
+        };
+        let start = span.start + quote;
+        match self.source.text.get(start..start + s.get_ref().len()) {
+            Some(t) if t == s.get_ref() => start + r.start..start + r.end,
+            _ => span,
+        }
+    }
+
+    /// Resolve every task's `requires` to task indices, with the span of the entry.
+    pub(super) fn requires(
+        &mut self,
+        tasks: &[Task],
+        defs: &[(Range<usize>, Vec<Spanned<String>>)],
+        index: &HashMap<String, usize>,
+        by_name: &HashMap<String, Vec<usize>>,
+    ) -> Vec<Vec<(usize, Range<usize>)>> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let mut deps = Vec::new();
+            for req in &defs[task.def].1 {
+                let text = match Template::parse(req.get_ref()) {
+                    Ok(t) => {
+                        let bad: Vec<String> = t
+                            .placeholders()
+                            .filter(|(n, _)| !task.vars.iter().any(|(v, _)| v == n))
+                            .map(|(n, _)| n.to_string())
+                            .collect();
+                        if let Some(name) = bad.first() {
+                            self.error(
+                                Diagnostic::new(format!(
+                                    "`requires` may only use this task's foreach variables, not `{{{{{name}}}}}`"
+                                ))
+                                .at(req.span())
+                                .help("the graph must not depend on params, so it can be checked before a run"),
+                            );
+                            continue;
+                        }
+                        t.render(crate::template::Quoting::Raw, |n| {
+                            task.vars.iter().find(|(v, _)| v == n).map(|(_, x)| x.as_str())
+                        })
+                    }
+                    Err(e) => {
+                        self.error(Diagnostic::new(format!("in `requires`: {}", e.message)).at(req.span()));
+                        continue;
+                    }
+                };
+                if let Some(&i) = index.get(&text) {
+                    deps.push((i, req.span()));
+                } else if let Some(all) = by_name.get(&text) {
+                    deps.extend(all.iter().map(|&i| (i, req.span())));
+                } else {
+                    let base = text.split('[').next().unwrap_or(&text);
+                    let d = Diagnostic::new(format!(
+                        "task `{}` requires `{text}`, which is not a task in this pipeline",
+                        task.id
+                    ))
+                    .at(req.span());
+                    let d = if by_name.contains_key(base) {
+                        d.help(format!("`{base}` has no instance `{text}`"))
+                    } else {
+                        match did_you_mean(base, by_name.keys().map(String::as_str)) {
+                            Some(s) => d.label(format!("did you mean `{s}`?")),
+                            None => d,
+                        }
+                    };
+                    self.error(d);
+                }
+            }
+            deps.sort_by_key(|(i, _)| *i);
+            deps.dedup_by_key(|(i, _)| *i);
+            out.push(deps);
+        }
+        out
+    }
+
+    pub(super) fn cycle_error(
+        &mut self,
+        cycle: &[usize],
+        tasks: &[Task],
+        deps: &[Vec<(usize, Range<usize>)>],
+        defs: &[(Range<usize>, Vec<Spanned<String>>)],
+    ) {
+        let names: Vec<&str> = cycle.iter().map(|&i| tasks[i].id.as_str()).collect();
+        let mut path = names.join(" -> ");
+        path.push_str(" -> ");
+        path.push_str(names[0]);
+        // Point at the `requires` entry of the first task that leads to the next one.
+        let next = cycle[1 % cycle.len()];
+        let span = deps[cycle[0]]
+            .iter()
+            .find(|(d, _)| *d == next)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| defs[tasks[cycle[0]].def].0.clone());
+        let d = Diagnostic::new(format!("dependency cycle: {path}"))
+            .at(span)
+            .label(format!("`{}` requires `{}` here", names[0], tasks[next].id))
+            .help("each task on the cycle waits for the next; remove one of these `requires`");
+        self.error(d);
+    }
+}
+
+/// Every combination of `foreach` values, keys in declaration order; one empty combination for
+/// a task without `foreach`.
+pub(super) fn cross_product(vars: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
+    let mut out: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (name, values) in vars {
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for combo in &out {
+            for v in values {
+                let mut c = combo.clone();
+                c.push((name.clone(), v.clone()));
+                next.push(c);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::diag::FileDiagnostics;
+    use crate::pipeline::Pipeline;
+    use crate::spec::ProjectFile;
+
+    #[test]
+    fn cross_product_in_declaration_order() {
+        let vars = vec![
+            ("a".to_string(), vec!["1".to_string(), "2".to_string()]),
+            ("b".to_string(), vec!["x".to_string(), "y".to_string()]),
+        ];
+        let ids: Vec<String> = cross_product(&vars)
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        assert_eq!(ids, vec!["a=1,b=x", "a=1,b=y", "a=2,b=x", "a=2,b=y"]);
+        assert_eq!(cross_product(&[]), vec![Vec::<(String, String)>::new()]);
+    }
+
+    fn load(text: &str) -> Result<Pipeline, Box<FileDiagnostics>> {
+        Pipeline::from_text(
+            Path::new("/p/x.toml"),
+            Path::new("x.toml"),
+            text.to_string(),
+            &ProjectFile::default(),
+        )
+    }
+
+    #[test]
+    fn foreach_expands_and_base_name_requires_every_instance() {
+        let p = load(
+            "[tasks.split]\ncommand = 'true'\n[tasks.copy]\nforeach = { shard = ['0', '1'], kind = [1, 2] }\ncommand = 'c {{shard}} {{kind}}'\nrequires = ['split']\n[tasks.load]\ncommand = 'l'\nrequires = ['copy']\n",
+        )
+        .unwrap();
+        let ids: Vec<&str> = p.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "split",
+                "copy[shard=0,kind=1]",
+                "copy[shard=0,kind=2]",
+                "copy[shard=1,kind=1]",
+                "copy[shard=1,kind=2]",
+                "load"
+            ]
+        );
+        assert_eq!(p.graph.deps(5).len(), 4);
+        assert_eq!(p.graph.deps(2), &[0]);
+    }
+
+    #[test]
+    fn foreach_instances_can_require_their_matching_instance() {
+        let p = load(
+            "[tasks.e]\nforeach = { s = ['a', 'b'] }\ncommand = 'e {{s}}'\n[tasks.t]\nforeach = { s = ['a', 'b'] }\ncommand = 't'\nrequires = ['e[s={{s}}]']\n",
+        )
+        .unwrap();
+        assert_eq!(p.graph.deps(p.index["t[s=b]"]), &[p.index["e[s=b]"] as u32]);
+    }
+
+    #[test]
+    fn defaults_apply_and_tasks_override() {
+        let p = load(
+            "[defaults]\nretries = 2\ntimeout = '1h'\n[tasks.a]\ncommand = 'x'\n[tasks.b]\ncommand = 'y'\nretries = 0\ntimeout = '5m'\n",
+        )
+        .unwrap();
+        assert_eq!(p.defs[0].retries, 2);
+        assert_eq!(p.defs[0].timeout, Some(Duration::from_secs(3600)));
+        assert_eq!(p.defs[1].retries, 0);
+        assert_eq!(p.defs[1].timeout, Some(Duration::from_secs(300)));
+        assert_eq!(p.defs[1].retry_delay, Duration::from_secs(10));
+        assert_eq!(p.defs[1].grace, Duration::from_secs(10));
+    }
+}
