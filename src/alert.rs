@@ -97,13 +97,7 @@ impl RunFacts<'_> {
             );
             if let Some(log) = &o.log {
                 let _ = writeln!(b, "  log: {}", log.display());
-                let tail = log_tail(log, LOG_TAIL_LINES);
-                if !tail.is_empty() {
-                    let _ = writeln!(b, "  last {} lines:", tail.len());
-                    for line in tail {
-                        let _ = writeln!(b, "  | {line}");
-                    }
-                }
+                quote_log(&mut b, log, "  last {n} lines:");
             }
         }
         if !blocked.is_empty() {
@@ -213,13 +207,7 @@ pub fn sla_miss(
     let _ = writeln!(b, "host: {host}\nrun:  {run_id}");
     if let Some(log) = log {
         let _ = writeln!(b, "log:  {}", log.display());
-        let tail = log_tail(log, LOG_TAIL_LINES);
-        if !tail.is_empty() {
-            let _ = writeln!(b, "\nlast {} lines so far:", tail.len());
-            for line in tail {
-                let _ = writeln!(b, "  | {line}");
-            }
-        }
+        quote_log(&mut b, log, "\nlast {n} lines so far:");
     }
     let _ = writeln!(
         b,
@@ -263,9 +251,7 @@ pub fn retry(
         human(retry_in),
         log.display()
     );
-    for line in log_tail(log, LOG_TAIL_LINES) {
-        let _ = writeln!(b, "  | {line}");
-    }
+    quote_log(&mut b, log, "");
     NewAlert {
         event: "retry".into(),
         pipeline: pipeline.name.clone(),
@@ -274,6 +260,21 @@ pub fn retry(
         recipients: pipeline.alerts.email.clone(),
         subject,
         body: b,
+    }
+}
+
+/// The last lines of a log, quoted, under `heading` (`{n}` is the number of lines; an empty
+/// heading prints none). Nothing at all for an empty or missing log.
+fn quote_log(b: &mut String, log: &std::path::Path, heading: &str) {
+    let tail = log_tail(log, LOG_TAIL_LINES);
+    if tail.is_empty() {
+        return;
+    }
+    if !heading.is_empty() {
+        let _ = writeln!(b, "{}", heading.replace("{n}", &tail.len().to_string()));
+    }
+    for line in tail {
+        let _ = writeln!(b, "  | {line}");
     }
 }
 

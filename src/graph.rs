@@ -228,17 +228,9 @@ impl ReadyQueue {
         self.heap.pop().map(|(_, Reverse(t))| t)
     }
 
-    pub fn peek(&self) -> Option<usize> {
-        self.heap.peek().map(|(_, Reverse(t))| *t)
-    }
-
     /// Put back a task that was popped but could not start yet.
     pub fn push_back(&mut self, t: usize) {
         self.heap.push((self.priority[t], Reverse(t)));
-    }
-
-    pub fn len(&self) -> usize {
-        self.heap.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -8,25 +8,45 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+/// The fields of /proc/PID/stat that plumb uses.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    /// `Z` for a zombie.
+    state: char,
+    pgid: u32,
+    /// Clock ticks since boot.
+    start: u64,
+}
+
+fn stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces: skip past it.
+    let fields: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
+    // `fields[0]` is field 3 (state); the group is field 5, the start time field 22.
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        pgid: fields.get(2)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
 /// The start time of process `pid` in clock ticks since boot, if it exists.
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces: skip past it.
-    let after = &stat[stat.rfind(')')? + 2..];
-    // `after` starts at field 3; the start time is field 22.
-    after.split_whitespace().nth(19)?.parse().ok()
+    stat(pid).map(|s| s.start)
 }
 
 /// Whether the process that had `pid` and started at `ticks` is still alive (and not a zombie).
 pub fn same_process_alive(pid: u32, ticks: u64) -> bool {
-    if start_ticks(pid) != Some(ticks) {
-        return false;
-    }
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
-    !state
-        .as_deref()
-        .and_then(|s| s.rfind(')').map(|i| &s[i + 2..]))
-        .is_some_and(|rest| rest.starts_with('Z'))
+    stat(pid).is_some_and(|s| s.start == ticks && s.state != 'Z')
+}
+
+/// Pids of every process, from /proc.
+fn all_pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
 }
 
 /// Send `sig` to process group `pgid`. Returns false when the group no longer exists.
@@ -48,24 +68,7 @@ pub fn group_alive(pgid: u32) -> bool {
     ) {
         return false;
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .any(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = s[s.rfind(')')? + 2..].to_string();
-                    let mut f = rest.split_whitespace();
-                    let state = f.next()?.to_string();
-                    let _ppid = f.next()?;
-                    let group: u32 = f.next()?.parse().ok()?;
-                    Some(group == pgid && state != "Z")
-                })
-                .unwrap_or(false)
-        })
+    all_pids().any(|pid| stat(pid).is_some_and(|s| s.pgid == pgid && s.state != 'Z'))
 }
 
 /// This host's name, for run records and alerts.
@@ -99,13 +102,7 @@ pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) ->
     let my_group = nix::unistd::getpgrp().as_raw() as u32;
     let prefix = format!("{var}=");
     let mut groups: Vec<(u32, u32)> = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return groups;
-    };
-    for pid in dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-    {
+    for pid in all_pids() {
         if pid == me {
             continue;
         }
@@ -121,20 +118,9 @@ pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) ->
         if !tagged {
             continue;
         }
-        let Some((state, pgid)) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                let rest = s[s.rfind(')')? + 2..].to_string();
-                let mut f = rest.split_whitespace();
-                let state = f.next()?.to_string();
-                let _ppid = f.next()?;
-                Some((state, f.next()?.parse::<u32>().ok()?))
-            })
-        else {
-            continue;
-        };
-        if state != "Z" && pgid != my_group && !groups.iter().any(|(g, _)| *g == pgid) {
-            groups.push((pgid, pid));
+        let Some(st) = stat(pid) else { continue };
+        if st.state != 'Z' && st.pgid != my_group && !groups.iter().any(|(g, _)| *g == st.pgid) {
+            groups.push((st.pgid, pid));
         }
     }
     groups

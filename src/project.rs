@@ -35,8 +35,6 @@ pub struct Project {
     /// Whether the state dir was chosen on the command line or in the environment, so the
     /// resume command can repeat it.
     pub state_dir_explicit: bool,
-    /// Whether `-C` was given, so messages can repeat it.
-    pub explicit_root: bool,
     pub config: ProjectFile,
 }
 
@@ -117,7 +115,6 @@ impl Locator {
             root,
             state_dir,
             state_dir_explicit: explicit,
-            explicit_root: self.root.is_some(),
             config,
         })
     }

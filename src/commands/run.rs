@@ -175,7 +175,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     queued += alerts.len();
     state.finish_run(&run_id, outcome_word, &counts, &alerts)?;
     drop(checkpoints);
-    finish_alerts(courier, smtp.is_some(), queued, &project);
+    finish_alerts(courier, smtp.is_some(), queued);
     tracing::info!(
         event = "run_finished",
         run_id = %run_id,
@@ -313,7 +313,7 @@ fn wants(p: &crate::pipeline::Pipeline, event: &str) -> bool {
 }
 
 /// Give queued alerts a bounded time to go out, and say plainly when they cannot.
-fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize, project: &Project) {
+fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize) {
     if let Some(c) = courier {
         match c.finish(Duration::from_secs(20)) {
             Some(d) if !d.failed.is_empty() => eprintln!(
@@ -328,7 +328,6 @@ fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize, proj
             ),
         }
     } else if !configured && queued > 0 {
-        let _ = project;
         eprintln!(
             "plumb: warning: {queued} alert{} queued but PLUMB_SMTP_URL is not set, so nothing was sent; \
              they stay in the outbox (`plumb alerts list`) until a run or `plumb alerts flush` with PLUMB_SMTP_URL set",

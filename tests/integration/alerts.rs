@@ -331,3 +331,34 @@ fn delivery_to_an_independent_server_aiosmtpd() {
     assert_eq!(found.len(), 1, "exactly one message in {maildir}");
     assert!(found[0].contains("interop-log-line"), "{}", found[0]);
 }
+
+#[test]
+fn a_password_written_into_the_url_is_used_but_never_shown_or_stored() {
+    let secret = "in-url-s3cret";
+    let server = MailServer::start_tls_auth(secret);
+    let p = Project::new();
+    p.file("ca.pem", server.ca_pem.as_deref().unwrap());
+    p.pipeline(
+        "t",
+        "[alerts]\nemail = ['oncall@example.com']\n[tasks.a]\ncommand = 'exit 1'\n",
+    );
+    let mut c = p.cmd(&["--log-format", "json", "run", "t"]);
+    c.env(
+        "PLUMB_SMTP_URL",
+        format!("smtp://plumb:{secret}@localhost:{}?tls=required", server.port),
+    )
+    .env("PLUMB_SMTP_CA_FILE", p.path().join("ca.pem"));
+    let out = run(c);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(
+        server.wait_for(1, Duration::from_secs(10)).len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(!out.all().contains(secret));
+    let listed = p.plumb(&["alerts", "list"]);
+    assert!(!listed.all().contains(secret));
+    let db = std::fs::read(p.path().join("state/plumb.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(secret));
+}

@@ -543,3 +543,28 @@ fn a_silent_task_leaves_no_log_file_and_logs_says_so() {
         .collect();
     assert_eq!(files, ["loud.1.log"]);
 }
+
+#[test]
+fn processes_a_successful_task_leaves_behind_are_stopped() {
+    let p = Project::new();
+    // The task exits 0 at once but leaves a background process in its group.
+    p.pipeline(
+        "bg",
+        "[tasks.a]\ncommand = 'sleep 30 & echo $! > leftover.pid'\ngrace = '1s'\n[tasks.b]\ncommand = 'echo b >> ran.txt'\nrequires = ['a']\n",
+    );
+    let out = p.plumb(&["run", "bg"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let pid: u32 = p.read("leftover.pid").trim().parse().unwrap();
+    assert!(
+        !crate::support::alive(pid),
+        "no process of a task outlives its attempt"
+    );
+    assert_eq!(ran(&p), ["b"]);
+    let log = p.plumb(&["logs", "bg", "a"]);
+    assert!(
+        log.stdout
+            .contains("plumb: processes of the task were still running after it ended; stopping them"),
+        "{}",
+        log.stdout
+    );
+}
