@@ -88,6 +88,12 @@ fn restarted_scheduler_neither_fires_twice_nor_misses_a_minute_and_catchup_polic
     every_minute(&p, "all", "all");
     every_minute(&p, "latest", "latest");
     every_minute(&p, "none", "none");
+    p.pipeline(
+        "window",
+        &EVERY_MINUTE
+            .replace("CATCHUP'\n", "all'\ncatchup_window = '90s'\n")
+            .replace("PIPE", "window"),
+    );
     let clock = timeline();
 
     // Up from fake 00:00:30 to about 00:03:45: fires 00:01, 00:02, 00:03.
@@ -131,6 +137,15 @@ fn restarted_scheduler_neither_fires_twice_nor_misses_a_minute_and_catchup_polic
     let none = fires(&p, "none");
     assert_eq!(by(&none, false), [1, 2, 3, 7, 8].map(minute), "{none:?}\n{log2}");
     assert_eq!(by(&none, true), [4, 5, 6].map(minute), "{none:?}");
+    // catchup = "all" reaches back only catchup_window: restarted at about 00:06:20, a 90 s
+    // window takes 00:05 and 00:06 and skips 00:04.
+    let window = fires(&p, "window");
+    assert_eq!(
+        by(&window, false),
+        [1, 2, 3, 5, 6, 7, 8].map(minute),
+        "{window:?}\n{log2}"
+    );
+    assert_eq!(by(&window, true), [4].map(minute), "{window:?}");
     assert!(
         log2.contains("skip    none: 3 fire times missed while down (catchup none)"),
         "{log2}"
