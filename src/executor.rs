@@ -116,6 +116,9 @@ pub enum RunEvent<'a> {
 /// turns it into a failure.
 pub trait Sink {
     fn event(&mut self, event: RunEvent<'_>) -> Result<(), String>;
+    /// Make durable everything recorded since the last commit. The dispatcher calls it once
+    /// per wake-up, before it starts the processes of the attempts recorded in it.
+    fn commit(&mut self) -> Result<(), String>;
 }
 
 pub struct RunConfig<'a> {
@@ -175,6 +178,10 @@ struct Dispatcher<'a, 's> {
     stopping: Option<Signal>,
     events_tx: mpsc::UnboundedSender<AttemptEvent>,
     stop_tx: watch::Sender<Stop>,
+    /// Attempts recorded since the last commit: their processes start once it is durable.
+    to_spawn: Vec<AttemptSpec>,
+    /// Successes recorded since the last commit (their markers are in it).
+    committing: Vec<usize>,
 }
 
 impl<'a, 's> Dispatcher<'a, 's> {
@@ -219,6 +226,8 @@ impl<'a, 's> Dispatcher<'a, 's> {
             stopping: None,
             events_tx,
             stop_tx,
+            to_spawn: Vec::new(),
+            committing: Vec::new(),
         }
     }
 
@@ -229,6 +238,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
         let mut sigterm = signal(SignalKind::terminate())?;
         loop {
             self.dispatch();
+            self.commit();
             // SLA timers alone never keep a run alive.
             let idle = self.running == 0
                 && self
@@ -241,7 +251,13 @@ impl<'a, 's> Dispatcher<'a, 's> {
             }
             let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
             tokio::select! {
-                Some(ev) = rx.recv() => self.on_attempt_event(ev),
+                Some(ev) = rx.recv() => {
+                    // Everything that has happened goes into one commit.
+                    self.on_attempt_event(ev);
+                    while let Ok(ev) = rx.try_recv() {
+                        self.on_attempt_event(ev);
+                    }
+                }
                 _ = sleep_until_opt(next_timer) => self.on_timer(),
                 _ = sigint.recv() => self.on_signal(Signal::SIGINT),
                 _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
@@ -274,6 +290,10 @@ impl<'a, 's> Dispatcher<'a, 's> {
         let p = self.cfg.instance.pipeline;
         while self.running < self.cfg.workers {
             let Some(t) = self.ready.pop() else { break };
+            if self.tasks[t].fate != Fate::Pending {
+                // Blocked after it became ready: its success was undone by a failed commit.
+                continue;
+            }
             let def = p.def(t);
             if def.command.is_none() {
                 self.start_input(t);
@@ -415,11 +435,50 @@ impl<'a, 's> Dispatcher<'a, 's> {
             self.fail(t, result);
             return;
         }
-        tokio::spawn(attempt::run(
-            spec,
-            self.events_tx.clone(),
-            self.stop_tx.subscribe(),
-        ));
+        self.to_spawn.push(spec);
+    }
+
+    /// Commit what this wake-up recorded, then start the attempts it recorded. If the commit
+    /// fails, none of it counts: those attempts fail without running, and the successes whose
+    /// markers it held fail too (they run again next time), blocking their dependents.
+    fn commit(&mut self) {
+        match self.sink.commit() {
+            Ok(()) => {
+                self.committing.clear();
+                for spec in self.to_spawn.drain(..) {
+                    tokio::spawn(attempt::run(
+                        spec,
+                        self.events_tx.clone(),
+                        self.stop_tx.subscribe(),
+                    ));
+                }
+            }
+            Err(e) => {
+                for t in std::mem::take(&mut self.committing) {
+                    let result = self.tasks[t].last.take().expect("a success has its result");
+                    let failed = AttemptResult {
+                        state: AttemptState::Failed,
+                        error: Some(format!("succeeded, but its marker could not be recorded: {e}")),
+                        ..result
+                    };
+                    self.fail(t, failed);
+                }
+                for spec in std::mem::take(&mut self.to_spawn) {
+                    self.running -= 1;
+                    self.release(spec.task);
+                    let result = AttemptResult {
+                        state: AttemptState::Failed,
+                        exit_code: None,
+                        signal: None,
+                        duration: Duration::ZERO,
+                        error: Some(format!("could not record the attempt: {e}")),
+                    };
+                    self.fail(spec.task, result);
+                }
+                // Best effort: record those failures.
+                let _ = self.sink.commit();
+            }
+        }
     }
 
     fn release(&mut self, t: usize) {
@@ -476,6 +535,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 Ok(()) => {
                     self.tasks[t].fate = Fate::Ran;
                     self.tasks[t].last = Some(result);
+                    self.committing.push(t);
                     self.ready.complete(&self.cfg.instance.pipeline.graph, t);
                 }
                 Err(e) => {

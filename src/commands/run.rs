@@ -128,6 +128,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         courier: courier.as_ref(),
         host: &host,
         queued: 0,
+        kick: false,
     };
     let outcome = executor::execute(&cfg, &mut sink)
         .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
@@ -296,14 +297,15 @@ struct Recorder<'a> {
     host: &'a str,
     /// Alerts this run queued so far.
     queued: usize,
+    /// An alert was queued since the last commit: wake the courier after it.
+    kick: bool,
 }
 
 impl Recorder<'_> {
+    /// The courier is woken at the next commit, when the alert's row is visible to it.
     fn alert_queued(&mut self) {
         self.queued += 1;
-        if let Some(c) = self.courier {
-            c.kick();
-        }
+        self.kick = true;
     }
 }
 
@@ -337,11 +339,22 @@ fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize) {
 }
 
 impl Sink for Recorder<'_> {
+    fn commit(&mut self) -> std::result::Result<(), String> {
+        let committed = self.state.commit_batch().map_err(|e| e.to_string());
+        if std::mem::take(&mut self.kick)
+            && let Some(c) = self.courier
+        {
+            c.kick();
+        }
+        committed
+    }
+
     fn event(&mut self, event: RunEvent<'_>) -> std::result::Result<(), String> {
         let p = self.instance.pipeline;
         let key = self.instance.key();
         match event {
             RunEvent::Starting { task, attempt, log } => {
+                self.state.begin_batch().map_err(|e| e.to_string())?;
                 let id = self
                     .state
                     .begin_attempt(self.run_id, &p.name, &key, &p.tasks[task].id, attempt, &log.to_string_lossy(), self.runner)
@@ -372,6 +385,7 @@ impl Sink for Recorder<'_> {
                 retry_in,
             } => {
                 if let Some(id) = self.rows[task] {
+                    self.state.begin_batch().map_err(|e| e.to_string())?;
                     let end = AttemptEnd {
                         state: result.state,
                         exit_code: result.exit_code,
@@ -380,7 +394,7 @@ impl Sink for Recorder<'_> {
                         error: result.error.clone(),
                     };
                     let marker = fingerprint.map(|fp| (p.name.as_str(), key.as_str(), p.tasks[task].id.as_str(), fp, self.run_id));
-                                        let alert = match retry_in {
+                    let alert = match retry_in {
                         Some(delay) if wants(p, "retry") => Some(alert::retry(
                             p,
                             &key,

@@ -140,6 +140,9 @@ pub struct State {
     /// their PLUMB_RUN_ID anyway; the recorded group is the fallback for tasks that clear their
     /// environment).
     pending_groups: Vec<(i64, u32, u64)>,
+    /// A group commit is open (`begin_batch`): attempt and marker writes join it and become
+    /// durable together at `commit_batch`.
+    batch: bool,
 }
 
 /// What planning needs of a marker (the table also keeps its run and finish time).
@@ -261,6 +264,7 @@ impl State {
             conn,
             path,
             pending_groups: Vec::new(),
+            batch: false,
         };
         state.migrate()?;
         Ok(state)
@@ -386,35 +390,30 @@ impl State {
         counts_json: &str,
         alerts: &[NewAlert],
     ) -> Result<()> {
-        let err = self.err();
-        let tx = self.conn.transaction().map_err(&err)?;
-        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
-        tx.execute(
-            "UPDATE runs SET ended_at = ?2, outcome = ?3, counts = ?4 WHERE run_id = ?1",
-            params![run_id, now_rfc3339(), outcome, counts_json],
-        )
-        .map_err(&err)?;
-        for a in alerts {
-            enqueue(&tx, a).map_err(&err)?;
-        }
-        tx.commit().map_err(&err)?;
-        Ok(())
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE runs SET ended_at = ?2, outcome = ?3, counts = ?4 WHERE run_id = ?1",
+                params![run_id, now_rfc3339(), outcome, counts_json],
+            )?;
+            for a in alerts {
+                enqueue(tx, a)?;
+            }
+            Ok(())
+        })
     }
 
     /// Record that an attempt series ran past its SLA, and queue its alert, in one transaction.
     pub fn record_sla_miss(&mut self, attempt_id: i64, alert: Option<&NewAlert>) -> Result<()> {
-        let err = self.err();
-        let tx = self.conn.transaction().map_err(&err)?;
-        tx.execute(
-            "UPDATE attempts SET sla_missed_at = ?2 WHERE id = ?1",
-            params![attempt_id, now_rfc3339()],
-        )
-        .map_err(&err)?;
-        if let Some(a) = alert {
-            enqueue(&tx, a).map_err(&err)?;
-        }
-        tx.commit().map_err(&err)?;
-        Ok(())
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE attempts SET sla_missed_at = ?2 WHERE id = ?1",
+                params![attempt_id, now_rfc3339()],
+            )?;
+            if let Some(a) = alert {
+                enqueue(tx, a)?;
+            }
+            Ok(())
+        })
     }
 
     /// The outcome of the newest finished run of an instance before `run_id`.
@@ -442,29 +441,24 @@ impl State {
         log_path: &str,
         runner: Runner,
     ) -> Result<i64> {
-        let err = self.err();
-        let tx = self.conn.transaction().map_err(&err)?;
-        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
-        tx.prepare_cached(
-            "INSERT INTO attempts (run_id, pipeline, instance, task, attempt, started_at, state, log_path, runner_pid, runner_start)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
-        )
-        .map_err(&err)?
-        .execute(params![
-            run_id,
-            pipeline,
-            instance,
-            task,
-            attempt,
-            now_rfc3339(),
-            log_path,
-            runner.pid,
-            runner.start as i64
-        ])
-        .map_err(&err)?;
-        let id = tx.last_insert_rowid();
-        tx.commit().map_err(&err)?;
-        Ok(id)
+        self.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO attempts (run_id, pipeline, instance, task, attempt, started_at, state, log_path, runner_pid, runner_start)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                run_id,
+                pipeline,
+                instance,
+                task,
+                attempt,
+                now_rfc3339(),
+                log_path,
+                runner.pid,
+                runner.start as i64
+            ])?;
+            Ok(tx.last_insert_rowid())
+        })
     }
 
     /// Note the process group an attempt's command runs in; written with the next transaction.
@@ -472,10 +466,61 @@ impl State {
         self.pending_groups.push((id, pgid, start));
     }
 
-    fn flush_groups(
-        pending: &mut Vec<(i64, u32, u64)>,
-        tx: &rusqlite::Transaction<'_>,
-    ) -> rusqlite::Result<()> {
+    /// Run `f` in a transaction: the open group commit if there is one, else its own.
+    fn write<T>(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let err = self.err();
+        if self.batch {
+            if self.conn.is_autocommit() {
+                // SQLite rolled the group back on an earlier error (disk full, I/O error):
+                // writing on would commit this alone, out of order.
+                return Err(err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                    Some("the open group commit was rolled back".into()),
+                )));
+            }
+            Self::flush_groups(&mut self.pending_groups, &self.conn).map_err(&err)?;
+            return f(&self.conn).map_err(&err);
+        }
+        let tx = self.conn.transaction().map_err(&err)?;
+        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
+        let out = f(&tx).map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(out)
+    }
+
+    /// Open a group commit: the writes that follow, until `commit_batch`, are made durable
+    /// together, at the cost of one commit. The dispatcher opens one per wake-up and commits it
+    /// before it starts any process, so a marker is still durable before its dependents start,
+    /// and an attempt's row before its process.
+    pub fn begin_batch(&mut self) -> Result<()> {
+        if !self.batch {
+            self.conn.execute_batch("BEGIN").map_err(self.err())?;
+            self.batch = true;
+        }
+        Ok(())
+    }
+
+    /// Commit the open group commit, if any. On error nothing of it is kept.
+    pub fn commit_batch(&mut self) -> Result<()> {
+        if !self.batch {
+            return Ok(());
+        }
+        self.batch = false;
+        let err = self.err();
+        if self.conn.is_autocommit() {
+            return Err(err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("the group commit was rolled back by an earlier error".into()),
+            )));
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(err(e));
+        }
+        Ok(())
+    }
+
+    fn flush_groups(pending: &mut Vec<(i64, u32, u64)>, tx: &Connection) -> rusqlite::Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -522,37 +567,31 @@ impl State {
         marker: Option<(&str, &str, &str, &str, &str)>,
         alert: Option<&NewAlert>,
     ) -> Result<()> {
-        let err = self.err();
-        let tx = self.conn.transaction().map_err(&err)?;
-        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
-        let now = now_rfc3339();
-        tx.prepare_cached(
-            "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7 WHERE id = ?1",
-        )
-        .map_err(&err)?
-        .execute(params![
-            id,
-            now,
-            end.state.as_str(),
-            end.exit_code,
-            end.signal,
-            end.duration.as_secs_f64(),
-            end.error
-        ])
-        .map_err(&err)?;
-        if let Some((pipeline, instance, task, fingerprint, run_id)) = marker {
+        self.write(|tx| {
+            let now = now_rfc3339();
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO markers (pipeline, instance, task, fingerprint, run_id, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(&err)?
-            .execute(params![pipeline, instance, task, fingerprint, run_id, now])
-            .map_err(&err)?;
-        }
-        if let Some(a) = alert {
-            enqueue(&tx, a).map_err(&err)?;
-        }
-        tx.commit().map_err(&err)?;
-        Ok(())
+                "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                now,
+                end.state.as_str(),
+                end.exit_code,
+                end.signal,
+                end.duration.as_secs_f64(),
+                end.error
+            ])?;
+            if let Some((pipeline, instance, task, fingerprint, run_id)) = marker {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO markers (pipeline, instance, task, fingerprint, run_id, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![pipeline, instance, task, fingerprint, run_id, now])?;
+            }
+            if let Some(a) = alert {
+                enqueue(tx, a)?;
+            }
+            Ok(())
+        })
     }
 
     /// Attempts of an instance still recorded as running.

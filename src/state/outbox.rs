@@ -35,7 +35,7 @@ pub struct OutboxRow {
     pub claimed: Option<(u32, u64)>,
 }
 
-pub(super) fn enqueue(tx: &rusqlite::Transaction<'_>, a: &NewAlert) -> rusqlite::Result<()> {
+pub(super) fn enqueue(tx: &rusqlite::Connection, a: &NewAlert) -> rusqlite::Result<()> {
     let now = now_rfc3339();
     tx.prepare_cached(
         "INSERT INTO alerts (created_at, event, pipeline, instance, run_id, recipients, subject, body, status, next_attempt_at)
