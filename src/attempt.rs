@@ -250,6 +250,12 @@ impl Log {
 /// Copy the command's output into the log until every writer has closed the pipe.
 async fn pump(mut rx: tokio::net::unix::pipe::Receiver, log: Arc<Mutex<Log>>) {
     use tokio::io::AsyncReadExt;
+    // Most tasks print nothing: their first read is the end. Only output earns a big buffer.
+    let mut first = [0u8; 512];
+    match rx.read(&mut first).await {
+        Ok(0) | Err(_) => return,
+        Ok(n) => log.lock().expect("log lock").write(&first[..n]),
+    }
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match rx.read(&mut buf).await {
@@ -303,7 +309,9 @@ async fn run_command(
         .stderr(tx2)
         .process_group(0)
         .kill_on_drop(false);
+    let before = process::boot_ticks_now();
     let spawned = command.spawn();
+    let after = process::boot_ticks_now();
     // Close our copies of the pipe's write end, so the pump sees EOF once the task's are gone.
     drop(command);
     let mut child = spawned.map_err(|e| match cmd {
@@ -318,7 +326,10 @@ async fn run_command(
     let _ = events.send(AttemptEvent::Spawned {
         task: spec.task,
         pgid,
-        start: process::start_ticks(pgid).unwrap_or(0),
+        start: match (before, after) {
+            (Some(b), Some(a)) if a == b => b,
+            _ => process::start_ticks(pgid).unwrap_or(0),
+        },
     });
 
     let timeout = async {
