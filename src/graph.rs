@@ -16,7 +16,7 @@ use std::collections::BinaryHeap;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Graph {
     dep_start: Vec<u32>,
     dep_list: Vec<u32>,

@@ -99,7 +99,7 @@ impl Locator {
     /// Load the pipeline `arg` names, with its project.
     pub fn load(&self, arg: &str) -> Result<(Project, Pipeline)> {
         let (project, path) = self.pipeline_path(arg)?;
-        let pipeline = Pipeline::load(&path, &display_path(&path), &project.config)?;
+        let pipeline = crate::pipeline::cache::load(&path, &display_path(&path), &project)?;
         Ok((project, pipeline))
     }
 

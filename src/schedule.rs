@@ -11,10 +11,25 @@ use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
 /// A checked crontab line.
-#[derive(Debug, Clone)]
+/// Stored (in the compiled-pipeline cache) as its text, and parsed again when read.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Schedule {
     pub text: String,
     cron: Cron,
+}
+
+impl From<Schedule> for String {
+    fn from(s: Schedule) -> String {
+        s.text
+    }
+}
+
+impl TryFrom<String> for Schedule {
+    type Error = String;
+    fn try_from(text: String) -> Result<Schedule, String> {
+        Schedule::parse(&text)
+    }
 }
 
 impl Schedule {

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, FileDiagnostics, SourceFile, did_you_mean};
@@ -24,6 +25,7 @@ use crate::schedule::{self, Schedule};
 use crate::spec::{self, DefaultsSection, ParamRaw, PipelineFile, ProjectFile};
 use crate::template::{Template, is_identifier};
 
+pub mod cache;
 mod tasks;
 
 use tasks::cross_product;
@@ -33,7 +35,7 @@ pub const BUILTINS: &[&str] = &["pipeline", "task", "run_id", "attempt", "schedu
 /// Events an alert can be sent for.
 pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery"];
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Pipeline {
     pub name: String,
     /// Absolute path of the pipeline file.
@@ -57,14 +59,14 @@ pub struct Pipeline {
     pub graph: Graph,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Catchup {
     Latest,
     All,
     None,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Param {
     pub name: String,
     pub kind: ParamKind,
@@ -72,32 +74,32 @@ pub struct Param {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParamKind {
     String,
     Date,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Alerts {
     pub email: Vec<String>,
     pub on: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Executor {
     Local,
     Slurm,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
     Shell(Template),
     Argv(Vec<Template>),
 }
 
 /// What one `[tasks.ID]` says, with defaults applied.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskDef {
     pub name: String,
     pub description: Option<String>,
@@ -121,7 +123,7 @@ pub struct TaskDef {
 }
 
 /// One node of the graph: a definition, bound to one combination of `foreach` values.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     pub id: String,
     pub def: usize,

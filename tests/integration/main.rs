@@ -8,6 +8,7 @@ mod smtp;
 mod support;
 
 mod alerts;
+mod cache;
 mod cli;
 mod engine;
 mod example;
