@@ -140,56 +140,160 @@ pub fn parse_pipeline(text: &str, diags: &mut Vec<Diagnostic>) -> Option<Pipelin
     // The document is consumed section by section, so each task's parsed tree is freed as soon
     // as its section is read (at 100,000 tasks this lowers the peak by a fifth).
     for (key, value) in root.into_inner() {
-        match key.get_ref().as_ref() {
-            "pipeline" => {
-                if let Some(s) = section(&value, "[pipeline]", diags) {
-                    file.pipeline = s;
-                }
-            }
-            "params" => {
-                for (k, v) in entries(&value, "[params]", diags) {
-                    if let Some(p) = param(v, &k, diags) {
-                        file.params.push((k, p));
-                    }
-                }
-            }
-            "defaults" => {
-                if let Some(s) = section(&value, "[defaults]", diags) {
-                    file.defaults = s;
-                }
-            }
-            "resources" => {
-                for (k, v) in entries(&value, "[resources]", diags) {
-                    if let Some(n) = typed::<i64>(v, &format!("resource `{}`", k.get_ref()), diags) {
-                        file.resources.push((k, Spanned::new(v.span(), n)));
-                    }
-                }
-            }
-            "alerts" => file.alerts = section(&value, "[alerts]", diags),
-            "tasks" => match value.into_inner() {
-                DeValue::Table(tasks) => {
-                    for (k, v) in tasks {
-                        let name = Spanned::new(k.span(), k.get_ref().to_string());
-                        let what = format!("task `{}`", name.get_ref());
-                        if let Some(t) = section(&v, &what, diags) {
-                            file.tasks.push((name, t));
+        top_level(&mut file, key, value, diags);
+    }
+    Some(file)
+}
+
+/// A file at least this big is first read in pieces of about this size (`parse_pipeline_in_pieces`).
+pub const PIECE_BYTES: usize = 256 * 1024;
+
+/// Read a big, valid pipeline file in pieces, to bound memory: the TOML parser holds every token,
+/// every parse event and the whole tree of what it parses at once, about 25 bytes per byte of
+/// text (300 MB for a 100,000-task file); piece by piece, only one piece's worth is held at a
+/// time. The file is cut only between table headers where the table changes (another top-level
+/// key, or another task), outside any value, as the TOML lexer sees it.
+///
+/// `None` means "read it whole instead": when the file has something that makes pieces unsafe to
+/// read alone (an array of tables, a quoted header key, a table or task defined in two places)
+/// or any problem at all. Spans in the result are relative to their piece, so this is only for
+/// files that turn out valid; the whole read reports problems where they are.
+pub fn parse_pipeline_in_pieces(text: &str, piece: usize) -> Option<PipelineFile> {
+    let cuts = cut_points(text, piece)?;
+    if cuts.len() <= 2 {
+        return None;
+    }
+    let mut file = PipelineFile::default();
+    let mut diags = Vec::new();
+    let mut top_keys = std::collections::HashSet::new();
+    let mut tasks = std::collections::HashSet::new();
+    for w in cuts.windows(2) {
+        let root = parse_document(&text[w[0]..w[1]], &mut diags)?;
+        for (key, value) in root.into_inner() {
+            if key.get_ref() == "tasks" {
+                if let DeValue::Table(t) = value.get_ref() {
+                    for name in t.keys() {
+                        if !tasks.insert(name.get_ref().to_string()) {
+                            return None;
                         }
                     }
                 }
-                other => diags.push(
-                    Diagnostic::new(format!("[tasks] must be a table, found {}", other.type_str()))
-                        .at(key.span()),
-                ),
-            },
-            other => diags.push(unknown_key(
-                other,
-                key.span(),
-                "at the top level",
-                &["pipeline", "params", "defaults", "resources", "alerts", "tasks"],
-            )),
+            } else if !top_keys.insert(key.get_ref().to_string()) {
+                return None;
+            }
+            top_level(&mut file, key, value, &mut diags);
+        }
+        if !diags.is_empty() {
+            return None;
         }
     }
     Some(file)
+}
+
+/// Byte offsets where `text` may be cut into pieces of at least `piece` bytes (the first is 0,
+/// the last `text.len()`), or `None` if it must be read whole.
+fn cut_points(text: &str, piece: usize) -> Option<Vec<usize>> {
+    use toml_parser::lexer::TokenKind;
+    let mut cuts = vec![0];
+    let mut group: Option<(&str, Option<&str>)> = None;
+    let (mut line_start, mut depth, mut in_value) = (true, 0usize, false);
+    let mut lexer = toml_parser::Source::new(text).lex();
+    while let Some(tok) = lexer.next() {
+        match tok.kind() {
+            TokenKind::Newline => {
+                if depth == 0 {
+                    in_value = false;
+                    line_start = true;
+                }
+                continue;
+            }
+            TokenKind::Whitespace | TokenKind::Comment => continue,
+            TokenKind::Eof => break,
+            TokenKind::LeftSquareBracket if line_start && depth == 0 && !in_value => {
+                let start = tok.span().start();
+                let mut key = Vec::new();
+                loop {
+                    let t = lexer.next()?;
+                    match t.kind() {
+                        TokenKind::Atom => key.push(&text[t.span().start()..t.span().end()]),
+                        TokenKind::Dot | TokenKind::Whitespace => {}
+                        TokenKind::RightSquareBracket => break,
+                        _ => return None,
+                    }
+                }
+                let first = *key.first()?;
+                let this = (first, (first == "tasks").then(|| key.get(1).copied()).flatten());
+                if group.is_some_and(|g| g != this) && start - cuts.last().copied().unwrap_or(0) >= piece {
+                    cuts.push(start);
+                }
+                group = Some(this);
+            }
+            TokenKind::LeftSquareBracket | TokenKind::LeftCurlyBracket => depth += 1,
+            TokenKind::RightSquareBracket | TokenKind::RightCurlyBracket => depth = depth.checked_sub(1)?,
+            TokenKind::Equals if depth == 0 => in_value = true,
+            _ => {}
+        }
+        line_start = false;
+    }
+    cuts.push(text.len());
+    Some(cuts)
+}
+
+/// One top-level entry of a pipeline file.
+fn top_level<'i>(
+    file: &mut PipelineFile,
+    key: Spanned<std::borrow::Cow<'i, str>>,
+    value: Spanned<DeValue<'i>>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    match key.get_ref().as_ref() {
+        "pipeline" => {
+            if let Some(s) = section(&value, "[pipeline]", diags) {
+                file.pipeline = s;
+            }
+        }
+        "params" => {
+            for (k, v) in entries(&value, "[params]", diags) {
+                if let Some(p) = param(v, &k, diags) {
+                    file.params.push((k, p));
+                }
+            }
+        }
+        "defaults" => {
+            if let Some(s) = section(&value, "[defaults]", diags) {
+                file.defaults = s;
+            }
+        }
+        "resources" => {
+            for (k, v) in entries(&value, "[resources]", diags) {
+                if let Some(n) = typed::<i64>(v, &format!("resource `{}`", k.get_ref()), diags) {
+                    file.resources.push((k, Spanned::new(v.span(), n)));
+                }
+            }
+        }
+        "alerts" => file.alerts = section(&value, "[alerts]", diags),
+        "tasks" => match value.into_inner() {
+            DeValue::Table(tasks) => {
+                for (k, v) in tasks {
+                    let name = Spanned::new(k.span(), k.get_ref().to_string());
+                    let what = format!("task `{}`", name.get_ref());
+                    if let Some(t) = section(&v, &what, diags) {
+                        file.tasks.push((name, t));
+                    }
+                }
+            }
+            other => diags.push(
+                Diagnostic::new(format!("[tasks] must be a table, found {}", other.type_str()))
+                    .at(key.span()),
+            ),
+        },
+        other => diags.push(unknown_key(
+            other,
+            key.span(),
+            "at the top level",
+            &["pipeline", "params", "defaults", "resources", "alerts", "tasks"],
+        )),
+    }
 }
 
 /// Read `plumb.toml`'s shape.

@@ -155,13 +155,20 @@ impl Pipeline {
         text: String,
         project: &ProjectFile,
     ) -> Result<Pipeline, Box<FileDiagnostics>> {
-        let mut diags = Vec::new();
-        let file = spec::parse_pipeline(&text, &mut diags);
-        let source = SourceFile::new(display, text);
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // A big file is read in pieces to bound memory; if that finds anything amiss, the file is
+        // read whole, so that every problem is reported where it is.
+        if text.len() >= 4 * spec::PIECE_BYTES
+            && let Some(p) = Self::from_pieces(path, display, &text, spec::PIECE_BYTES, project)
+        {
+            return Ok(p);
+        }
+        let mut diags = Vec::new();
+        let file = spec::parse_pipeline(&text, &mut diags);
+        let source = SourceFile::new(display, text);
         let pipeline = file.map(|file| {
             let mut b = Builder {
                 source: &source,
@@ -178,6 +185,28 @@ impl Pipeline {
                 Err(Box::new(FileDiagnostics { source, items: diags }))
             }
         }
+    }
+
+    /// The pipeline, if `text` reads in pieces of about `piece` bytes and builds without a problem.
+    fn from_pieces(
+        path: &Path,
+        display: &Path,
+        text: &str,
+        piece: usize,
+        project: &ProjectFile,
+    ) -> Option<Pipeline> {
+        let file = spec::parse_pipeline_in_pieces(text, piece)?;
+        let name = path.file_stem()?.to_string_lossy().into_owned();
+        // Spans are relative to their piece: an empty source, as no problem will be shown.
+        let source = SourceFile::new(display, String::new());
+        let mut diags = Vec::new();
+        let mut b = Builder {
+            source: &source,
+            diags: &mut diags,
+            seen: HashSet::new(),
+        };
+        let p = b.build(name, path, file, project);
+        diags.is_empty().then_some(p)
     }
 
     pub fn def(&self, task: usize) -> &TaskDef {
@@ -354,7 +383,14 @@ impl Builder<'_> {
                 continue;
             }
             let vars = self.foreach(&section, &param_names);
-            let def = self.task_def(id, &section, &inherited, &resources, &param_names, &vars);
+            let def = self.task_def(
+                (id, key.span()),
+                &section,
+                &inherited,
+                &resources,
+                &param_names,
+                &vars,
+            );
             let def_index = defs.len();
             defs.push(def);
             // Keep only what resolving `requires` needs, not a copy of the section.
@@ -583,5 +619,119 @@ pub fn check_date_value(v: &str) -> Result<(), String> {
         _ => NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .map(|_| ())
             .map_err(|_| format!("\"{v}\" is not a date")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything a pipeline says, in a form two loads can be compared by.
+    fn shape(p: &Pipeline) -> String {
+        format!(
+            "{:?}",
+            (
+                (
+                    &p.name,
+                    &p.description,
+                    &p.schedule,
+                    p.timezone,
+                    p.workers,
+                    p.catchup
+                ),
+                (
+                    p.catchup_window,
+                    p.max_active_runs,
+                    &p.params,
+                    &p.resources,
+                    &p.alerts
+                ),
+                (&p.defs, &p.tasks, &p.graph),
+            )
+        )
+    }
+
+    fn whole(text: &str) -> Pipeline {
+        let (path, display) = (Path::new("/p/big.toml"), Path::new("big.toml"));
+        Pipeline::from_text(path, display, text.to_string(), &ProjectFile::default())
+            .unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    fn pieces(text: &str, piece: usize) -> Option<Pipeline> {
+        let (path, display) = (Path::new("/p/big.toml"), Path::new("big.toml"));
+        Pipeline::from_pieces(path, display, text, piece, &ProjectFile::default())
+    }
+
+    const HEAD: &str = "# a pipeline\n[pipeline]\ndescription = 'big'\nworkers = 3\n\
+        [params]\nregion = { default = 'eu' }\n[defaults]\nretries = 1\n[resources]\ndb = 2\n";
+
+    fn many_tasks(n: usize) -> String {
+        let mut t = String::from(HEAD);
+        for i in 0..n {
+            t += &format!("[tasks.t{i}]\ncommand = 'echo {i} {{{{region}}}}'\noutputs = ['out/t{i}']\n");
+            if i > 0 {
+                t += &format!("requires = [\n  't{}',\n]\n", i - 1);
+            }
+            if i % 7 == 0 {
+                t += &format!("[tasks.t{i}.env]\nN = '{i}'\n");
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn pieces_read_the_same_pipeline_as_the_whole_file() {
+        let mut text = many_tasks(40);
+        // A header-looking line inside a multi-line string, an array across lines, a foreach
+        // task, and a table after the tasks: none may be cut or misread.
+        text += "[tasks.tricky]\ncommand = '''\necho start\n[tasks.fake]\nx = 1\n'''\n\
+                 foreach = { shard = [\n'a',\n'b'] }\nresources = { db = 1 }\n\
+                 [tasks.tricky.env]\nA = 'x'\n[alerts]\nemail = ['a@example.com']\n";
+        let w = whole(&text);
+        for piece in [1, 64, 300, 1000] {
+            let p = pieces(&text, piece).unwrap_or_else(|| panic!("piece size {piece}: not read in pieces"));
+            assert_eq!(shape(&p), shape(&w), "piece size {piece}");
+        }
+        assert!(w.index.contains_key("tricky[shard=b]") && !w.index.contains_key("fake"));
+        assert_eq!(w.tasks.len(), 42);
+    }
+
+    #[test]
+    fn what_pieces_cannot_read_alone_is_read_whole() {
+        for text in [
+            // A task defined in two places.
+            "[tasks.a]\ncommand = 'a'\n[tasks.b]\ncommand = 'b'\n[tasks.a.env]\nX = '1'\n",
+            // A top-level table defined in two places.
+            "[pipeline]\nworkers = 1\n[tasks.a]\ncommand = 'a'\n[pipeline.x]\n",
+            // A quoted header key.
+            "[tasks.a]\ncommand = 'a'\n[tasks.\"b c\"]\ncommand = 'b'\n",
+            // An array of tables.
+            "[tasks.a]\ncommand = 'a'\n[[tasks.b]]\ncommand = 'b'\n",
+            // A problem: pieces never report one.
+            "[tasks.a]\ncommand = 'a'\n[tasks.b]\ncomand = 'b'\n",
+        ] {
+            assert!(pieces(text, 1).is_none(), "read in pieces: {text}");
+        }
+    }
+
+    #[test]
+    fn a_problem_in_a_big_file_is_reported_where_it_is() {
+        let mut text = many_tasks(20_000);
+        assert!(text.len() >= 4 * spec::PIECE_BYTES, "only {} bytes", text.len());
+        text += "[tasks.last]\ncomand = 'typo'\n";
+        let (path, display) = (Path::new("/p/big.toml"), Path::new("big.toml"));
+        let err = Pipeline::from_text(path, display, text.clone(), &ProjectFile::default())
+            .expect_err("the typo must be found");
+        // The typo, and its consequence (no command), each where it is in the whole file.
+        let places: Vec<&str> = err
+            .items
+            .iter()
+            .map(|d| &text[d.span.clone().expect("a place")])
+            .collect();
+        assert_eq!(places, ["last", "comand"], "{err}");
+        // Without the typo the same file loads, and reads the same in pieces.
+        let ok = text.replace("comand = 'typo'", "command = 'fixed'");
+        let p = pieces(&ok, spec::PIECE_BYTES).expect("read in pieces");
+        assert_eq!(shape(&whole(&ok)), shape(&p));
     }
 }

@@ -64,7 +64,7 @@ impl Builder<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn task_def(
         &mut self,
-        id: &str,
+        (id, id_span): (&str, Range<usize>),
         t: &TaskSection,
         inherited: &Inherited,
         pools: &[(String, u32)],
@@ -185,11 +185,7 @@ impl Builder<'_> {
             if t.outputs.as_ref().is_none_or(|o| o.is_empty()) {
                 self.error(
                     Diagnostic::new(format!("{what} has neither `command` nor `outputs`"))
-                        .at(t
-                            .requires
-                            .as_ref()
-                            .and_then(|r| r.first())
-                            .map_or(0..0, |r| r.span()))
+                        .at(id_span)
                         .help(format!(
                             "{external_only}, done when its `outputs` exist: give it `outputs` or a `command`"
                         )),
