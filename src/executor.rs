@@ -238,7 +238,10 @@ impl<'a, 's> Dispatcher<'a, 's> {
         let mut sigterm = signal(SignalKind::terminate())?;
         loop {
             self.dispatch();
-            self.commit();
+            // A failed commit fails what it held and may free workers: dispatch again.
+            while !self.commit() {
+                self.dispatch();
+            }
             // SLA timers alone never keep a run alive.
             let idle = self.running == 0
                 && self
@@ -438,10 +441,10 @@ impl<'a, 's> Dispatcher<'a, 's> {
         self.to_spawn.push(spec);
     }
 
-    /// Commit what this wake-up recorded, then start the attempts it recorded. If the commit
-    /// fails, none of it counts: those attempts fail without running, and the successes whose
+    /// Commit what this wake-up recorded, then start the attempts it recorded; false if the
+    /// commit failed. Then none of it counts: those attempts fail without running, and the successes whose
     /// markers it held fail too (they run again next time), blocking their dependents.
-    fn commit(&mut self) {
+    fn commit(&mut self) -> bool {
         match self.sink.commit() {
             Ok(()) => {
                 self.committing.clear();
@@ -452,6 +455,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                         self.stop_tx.subscribe(),
                     ));
                 }
+                true
             }
             Err(e) => {
                 for t in std::mem::take(&mut self.committing) {
@@ -477,6 +481,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 }
                 // Best effort: record those failures.
                 let _ = self.sink.commit();
+                false
             }
         }
     }
@@ -703,6 +708,107 @@ pub fn backoff(base: Duration, max: Duration, failed: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instance::Instance;
+    use crate::pipeline::Pipeline;
+    use crate::plan::{Plan, PlanOptions};
+    use crate::spec::ProjectFile;
+
+    /// Records nothing, and fails the `fail_at`-th commit that has something in it: the
+    /// dispatcher's answer to a commit that did not happen (disk full, I/O error) is the logic
+    /// under test, with real processes.
+    struct FailingCommit {
+        recorded: bool,
+        commits: usize,
+        fail_at: usize,
+    }
+
+    impl Sink for FailingCommit {
+        fn event(&mut self, event: RunEvent<'_>) -> Result<(), String> {
+            if matches!(event, RunEvent::Starting { .. } | RunEvent::Finished { .. }) {
+                self.recorded = true;
+            }
+            Ok(())
+        }
+
+        fn commit(&mut self) -> Result<(), String> {
+            if !std::mem::take(&mut self.recorded) {
+                return Ok(());
+            }
+            self.commits += 1;
+            if self.commits == self.fail_at {
+                Err("disk I/O error".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_commit_starts_nothing_it_held_and_undoes_the_successes_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // One worker: commit 1 holds a's start; commit 2 a's success and b's start (b is
+        // declared before c, so it is picked first); it fails.
+        let text = "[pipeline]\nworkers = 1\n\
+            [tasks.a]\ncommand = 'touch a.ran'\n\
+            [tasks.b]\ncommand = 'touch b.ran'\nrequires = ['a']\n\
+            [tasks.c]\ncommand = 'touch c.ran'\n";
+        let p = Pipeline::from_text(
+            &root.join("p.toml"),
+            Path::new("p.toml"),
+            text.into(),
+            &ProjectFile::default(),
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        let instance = Instance::new(&p, &[], chrono::Utc::now()).unwrap();
+        let plan = Plan::new(&instance, root, &Default::default(), &PlanOptions::default());
+        let cfg = RunConfig {
+            instance: &instance,
+            root,
+            plan: &plan,
+            workers: 1,
+            fail_fast: false,
+            run_id: "r1",
+            log_dir: root.join("logs"),
+        };
+        let mut sink = FailingCommit {
+            recorded: false,
+            commits: 0,
+            fail_at: 2,
+        };
+        let out = execute(&cfg, &mut sink).unwrap();
+        let t = |id: &str| &out.tasks[p.index[id]];
+        let error = |id: &str| {
+            t(id)
+                .last
+                .as_ref()
+                .and_then(|r| r.error.clone())
+                .unwrap_or_default()
+        };
+
+        assert!(root.join("a.ran").exists(), "a ran before the failed commit");
+        assert_eq!(t("a").fate, Fate::Failed);
+        assert!(
+            error("a").contains("succeeded, but its marker could not be recorded: disk I/O error"),
+            "{}",
+            error("a")
+        );
+        assert!(
+            !root.join("b.ran").exists(),
+            "b's start was in the failed commit: it must not run"
+        );
+        assert_eq!(t("b").fate, Fate::Failed);
+        assert!(
+            error("b").contains("could not record the attempt: disk I/O error"),
+            "{}",
+            error("b")
+        );
+        assert!(
+            root.join("c.ran").exists(),
+            "c is independent and its commits succeed"
+        );
+        assert_eq!(t("c").fate, Fate::Ran);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
