@@ -442,8 +442,9 @@ impl<'a, 's> Dispatcher<'a, 's> {
     }
 
     /// Commit what this wake-up recorded, then start the attempts it recorded; false if the
-    /// commit failed. Then none of it counts: those attempts fail without running, and the successes whose
-    /// markers it held fail too (they run again next time), blocking their dependents.
+    /// commit failed. Then none of it counts: those attempts fail without running, and the
+    /// successes whose markers it held fail too (they run again next time), blocking their
+    /// dependents.
     fn commit(&mut self) -> bool {
         match self.sink.commit() {
             Ok(()) => {
