@@ -36,17 +36,36 @@ pub struct RunFacts<'a> {
     pub resume: &'a str,
 }
 
+/// An alert of `event` for the pipeline's recipients.
+fn new_alert(
+    pipeline: &Pipeline,
+    instance_key: &str,
+    run_id: &str,
+    event: &str,
+    subject: String,
+    body: String,
+) -> NewAlert {
+    NewAlert {
+        event: event.to_string(),
+        pipeline: pipeline.name.clone(),
+        instance: instance_key.to_string(),
+        run_id: Some(run_id.to_string()),
+        recipients: pipeline.alerts.email.clone(),
+        subject,
+        body,
+    }
+}
+
 impl RunFacts<'_> {
     fn alert(&self, event: &str, subject: String, body: String) -> NewAlert {
-        NewAlert {
-            event: event.to_string(),
-            pipeline: self.pipeline.name.clone(),
-            instance: self.instance_key.to_string(),
-            run_id: Some(self.run_id.to_string()),
-            recipients: self.pipeline.alerts.email.clone(),
+        new_alert(
+            self.pipeline,
+            self.instance_key,
+            self.run_id,
+            event,
             subject,
             body,
-        }
+        )
     }
 
     fn time(&self, t: DateTime<Utc>) -> String {
@@ -213,15 +232,7 @@ pub fn sla_miss(
         b,
         "\nIt is still running; you will get the run's outcome separately if it fails."
     );
-    NewAlert {
-        event: "sla_miss".into(),
-        pipeline: pipeline.name.clone(),
-        instance: instance_key.to_string(),
-        run_id: Some(run_id.to_string()),
-        recipients: pipeline.alerts.email.clone(),
-        subject,
-        body: b,
-    }
+    new_alert(pipeline, instance_key, run_id, "sla_miss", subject, b)
 }
 
 /// An attempt failed and another will follow.
@@ -252,15 +263,7 @@ pub fn retry(
         log.display()
     );
     quote_log(&mut b, log, "");
-    NewAlert {
-        event: "retry".into(),
-        pipeline: pipeline.name.clone(),
-        instance: instance_key.to_string(),
-        run_id: Some(run_id.to_string()),
-        recipients: pipeline.alerts.email.clone(),
-        subject,
-        body: b,
-    }
+    new_alert(pipeline, instance_key, run_id, "retry", subject, b)
 }
 
 /// The last lines of a log, quoted, under `heading` (`{n}` is the number of lines; an empty

@@ -98,6 +98,40 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// Process groups of live processes whose environment has `var` set to one of `values`, with
+/// one example pid each. Every task process inherits `PLUMB_RUN_ID`, so this finds what a dead
+/// runner's attempts left behind even when the runner died between starting a task and
+/// recording its process group, and even descendants that moved to groups of their own.
+/// Processes of other users (unreadable environ) and zombies are skipped.
+pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) -> Vec<(u32, u32)> {
+    let me = std::process::id();
+    let my_group = nix::unistd::getpgrp().as_raw() as u32;
+    let prefix = format!("{var}=");
+    let mut groups: Vec<(u32, u32)> = Vec::new();
+    for pid in all_pids() {
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let tagged = env.split(|&b| b == 0).any(|kv| {
+            std::str::from_utf8(kv)
+                .ok()
+                .and_then(|s| s.strip_prefix(&prefix))
+                .is_some_and(|v| values.contains(v))
+        });
+        if !tagged {
+            continue;
+        }
+        let Some(st) = stat(pid) else { continue };
+        if st.state != 'Z' && st.pgid != my_group && !groups.iter().any(|(g, _)| *g == st.pgid) {
+            groups.push((st.pgid, pid));
+        }
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,38 +166,4 @@ mod tests {
         assert!(same_process_alive(me, t));
         assert!(!same_process_alive(me, t + 1));
     }
-}
-
-/// Process groups of live processes whose environment has `var` set to one of `values`, with
-/// one example pid each. Every task process inherits `PLUMB_RUN_ID`, so this finds what a dead
-/// runner's attempts left behind even when the runner died between starting a task and
-/// recording its process group, and even descendants that moved to groups of their own.
-/// Processes of other users (unreadable environ) and zombies are skipped.
-pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) -> Vec<(u32, u32)> {
-    let me = std::process::id();
-    let my_group = nix::unistd::getpgrp().as_raw() as u32;
-    let prefix = format!("{var}=");
-    let mut groups: Vec<(u32, u32)> = Vec::new();
-    for pid in all_pids() {
-        if pid == me {
-            continue;
-        }
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let tagged = env.split(|&b| b == 0).any(|kv| {
-            std::str::from_utf8(kv)
-                .ok()
-                .and_then(|s| s.strip_prefix(&prefix))
-                .is_some_and(|v| values.contains(v))
-        });
-        if !tagged {
-            continue;
-        }
-        let Some(st) = stat(pid) else { continue };
-        if st.state != 'Z' && st.pgid != my_group && !groups.iter().any(|(g, _)| *g == st.pgid) {
-            groups.push((st.pgid, pid));
-        }
-    }
-    groups
 }

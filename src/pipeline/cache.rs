@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::Pipeline;
-use crate::diag::{Diagnostic, FileDiagnostics, SourceFile};
+use crate::diag::FileDiagnostics;
 use crate::project::Project;
 
 const FORMAT: &[u8] = b"plumb compiled pipeline 1\0";
@@ -26,15 +26,7 @@ const KEY_LEN: usize = 32;
 
 /// Load the pipeline at `path`, from the cache when it holds this exact pipeline.
 pub fn load(path: &Path, display: &Path, project: &Project) -> Result<Pipeline, Box<FileDiagnostics>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(Box::new(FileDiagnostics {
-                source: SourceFile::new(display, String::new()),
-                items: vec![Diagnostic::new(format!("cannot read pipeline file: {e}"))],
-            }));
-        }
-    };
+    let text = super::read_text(path, display)?;
     let entry = entry_path(project, path);
     let key = key(path, &text, &project.root);
     if let (Some(entry), Some(key)) = (&entry, &key)

@@ -137,16 +137,7 @@ impl Pipeline {
         display: &Path,
         project: &ProjectFile,
     ) -> Result<Pipeline, Box<FileDiagnostics>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                return Err(Box::new(FileDiagnostics {
-                    source: SourceFile::new(display, String::new()),
-                    items: vec![Diagnostic::new(format!("cannot read pipeline file: {e}"))],
-                }));
-            }
-        };
-        Self::from_text(path, display, text, project)
+        Self::from_text(path, display, read_text(path, display)?, project)
     }
 
     pub fn from_text(
@@ -155,10 +146,6 @@ impl Pipeline {
         text: String,
         project: &ProjectFile,
     ) -> Result<Pipeline, Box<FileDiagnostics>> {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
         // A big file is read in pieces to bound memory; if that finds anything amiss, the file is
         // read whole, so that every problem is reported where it is.
         if text.len() >= 4 * spec::PIECE_BYTES
@@ -169,14 +156,7 @@ impl Pipeline {
         let mut diags = Vec::new();
         let file = spec::parse_pipeline(&text, &mut diags);
         let source = SourceFile::new(display, text);
-        let pipeline = file.map(|file| {
-            let mut b = Builder {
-                source: &source,
-                diags: &mut diags,
-                seen: HashSet::new(),
-            };
-            b.build(name, path, file, project)
-        });
+        let pipeline = file.map(|file| check(path, &source, file, project, &mut diags));
         match pipeline {
             Some(p) if diags.is_empty() => Ok(p),
             _ => {
@@ -196,16 +176,10 @@ impl Pipeline {
         project: &ProjectFile,
     ) -> Option<Pipeline> {
         let file = spec::parse_pipeline_in_pieces(text, piece)?;
-        let name = path.file_stem()?.to_string_lossy().into_owned();
         // Spans are relative to their piece: an empty source, as no problem will be shown.
         let source = SourceFile::new(display, String::new());
         let mut diags = Vec::new();
-        let mut b = Builder {
-            source: &source,
-            diags: &mut diags,
-            seen: HashSet::new(),
-        };
-        let p = b.build(name, path, file, project);
+        let p = check(path, &source, file, project, &mut diags);
         diags.is_empty().then_some(p)
     }
 
@@ -221,6 +195,36 @@ impl Pipeline {
     pub fn param(&self, name: &str) -> Option<&Param> {
         self.params.iter().find(|p| p.name == name)
     }
+}
+
+/// Build and check the pipeline a file's shape describes; problems go to `diags`.
+fn check(
+    path: &Path,
+    source: &SourceFile,
+    file: PipelineFile,
+    project: &ProjectFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Pipeline {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Builder {
+        source,
+        diags,
+        seen: HashSet::new(),
+    }
+    .build(name, path, file, project)
+}
+
+/// A pipeline file's text; a file that cannot be read is a diagnostic like any other.
+fn read_text(path: &Path, display: &Path) -> Result<String, Box<FileDiagnostics>> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Box::new(FileDiagnostics {
+            source: SourceFile::new(display, String::new()),
+            items: vec![Diagnostic::new(format!("cannot read pipeline file: {e}"))],
+        })
+    })
 }
 
 struct Builder<'a> {

@@ -132,6 +132,14 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
 ];
 
+/// The error for writes into, or a commit of, a group commit SQLite already rolled back.
+fn rolled_back() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+        Some("the group commit was rolled back by an earlier error".into()),
+    )
+}
+
 pub struct State {
     conn: Connection,
     path: PathBuf,
@@ -473,10 +481,7 @@ impl State {
             if self.conn.is_autocommit() {
                 // SQLite rolled the group back on an earlier error (disk full, I/O error):
                 // writing on would commit this alone, out of order.
-                return Err(err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                    Some("the open group commit was rolled back".into()),
-                )));
+                return Err(err(rolled_back()));
             }
             Self::flush_groups(&mut self.pending_groups, &self.conn).map_err(&err)?;
             return f(&self.conn).map_err(&err);
@@ -508,10 +513,7 @@ impl State {
         self.batch = false;
         let err = self.err();
         if self.conn.is_autocommit() {
-            return Err(err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                Some("the group commit was rolled back by an earlier error".into()),
-            )));
+            return Err(err(rolled_back()));
         }
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             let _ = self.conn.execute_batch("ROLLBACK");

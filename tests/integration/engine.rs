@@ -568,3 +568,58 @@ fn processes_a_successful_task_leaves_behind_are_stopped() {
         log.stdout
     );
 }
+
+#[test]
+fn a_task_that_prints_a_lot_has_all_of_it_in_its_log() {
+    // More than the pump's first small read and more than its 64 KiB buffer.
+    let p = Project::new();
+    p.pipeline("n", "[tasks.lots]\ncommand = 'seq 1 40000'\n");
+    assert_eq!(p.plumb(&["run", "n"]).code, 0);
+    let out = p.plumb(&["logs", "n", "lots"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let expected: String = (1..=40000).map(|i| format!("{i}\n")).collect();
+    assert!(expected.len() > 200_000);
+    let body = out
+        .stdout
+        .split_once("$ seq 1 40000\n")
+        .map(|(_, b)| b)
+        .unwrap_or_else(|| panic!("no command line in the log: {}", &out.stdout[..200]));
+    assert!(
+        body == expected,
+        "the log lost or changed output ({} of {} bytes)",
+        body.len(),
+        expected.len()
+    );
+}
+
+#[test]
+fn outputs_checked_by_listing_their_directory_follow_deletions_and_symlinks() {
+    // 70 outputs in one directory: enough for planning to list it rather than stat each.
+    let p = Project::new();
+    let mut text = String::new();
+    for i in 0..70 {
+        text += &format!(
+            "[tasks.t{i}]\ncommand = 'echo {i} >> ran.txt; touch out/t{i}'\noutputs = ['out/t{i}']\n"
+        );
+    }
+    p.pipeline("o", &text);
+    std::fs::create_dir(p.path().join("out")).unwrap();
+    assert_eq!(p.plumb(&["run", "o"]).code, 0);
+    assert_eq!(ran(&p).len(), 70);
+    std::fs::write(p.path().join("ran.txt"), "").unwrap();
+
+    let out = p.path().join("out");
+    std::fs::remove_file(out.join("t33")).unwrap();
+    std::fs::remove_file(out.join("t34")).unwrap();
+    std::os::unix::fs::symlink(out.join("gone"), out.join("t34")).unwrap();
+    std::fs::remove_file(out.join("t35")).unwrap();
+    std::os::unix::fs::symlink(out.join("t36"), out.join("t35")).unwrap();
+
+    let run = p.plumb(&["run", "o"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("2 to run, 68 done before"), "{}", run.stdout);
+    // t33 was deleted and t34 is a dangling link: both run again; t35 links to a file that exists.
+    let mut again = ran(&p);
+    again.sort();
+    assert_eq!(again, ["33", "34"]);
+}

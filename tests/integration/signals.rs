@@ -202,3 +202,69 @@ fn cron_like_invocation_prints_plain_text() {
         "state lives under the project, not the cwd"
     );
 }
+
+/// Field 22 of /proc/PID/stat: the process's start time in clock ticks since boot.
+fn start_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_task_that_cleared_its_environment_is_found_by_its_recorded_group_after_a_sigkill() {
+    let p = Project::new();
+    // `hidden` ends up as a sleep with an empty environment (no PLUMB_RUN_ID to find it by);
+    // `quick` ends meanwhile, and its commit carries hidden's process group and start time.
+    p.pipeline(
+        "e",
+        "[pipeline]\nworkers = 2\n\
+         [tasks.hidden]\ncommand = 'echo $$ > hidden.pid; exec env -i /bin/sleep 30'\n\
+         [tasks.quick]\ncommand = 'sleep 0.3; echo quick >> ran.txt'\n",
+    );
+    let mut child = p
+        .cmd(&["run", "e"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("quick's marker", Duration::from_secs(10), || {
+        p.path().join("state/plumb.db").exists()
+            && p.markers("e").contains(&"quick".to_string())
+            && !p.read("hidden.pid").trim().is_empty()
+    });
+    let hidden = pid(&p, "hidden.pid");
+    // The start time plumb recorded without reading /proc is the one /proc has.
+    let recorded: (u32, i64) = p
+        .db()
+        .query_row(
+            "SELECT pgid, pgid_start FROM attempts WHERE task = 'hidden'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(recorded, (hidden, start_ticks(hidden) as i64));
+    let environ = std::fs::read(format!("/proc/{hidden}/environ")).unwrap();
+    assert!(!String::from_utf8_lossy(&environ).contains("PLUMB_RUN_ID"));
+
+    signal(&child, Signal::SIGKILL);
+    child.wait().unwrap();
+    assert!(alive(hidden), "SIGKILL of the runner leaves the task running");
+
+    p.pipeline(
+        "e",
+        "[tasks.hidden]\ncommand = 'true'\n[tasks.quick]\ncommand = 'echo quick >> ran.txt'\n",
+    );
+    let out = p.plumb(&["run", "e"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("stopping 1 process group left by interrupted attempts of hidden"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !alive(hidden),
+        "the hidden sleep is stopped before hidden runs again"
+    );
+    assert_eq!(p.lines("ran.txt"), ["quick"], "quick's marker was kept");
+}

@@ -188,9 +188,12 @@ fn toml_syntax_error() {
 
 #[test]
 fn external_input_needs_outputs_and_wait_needs_no_command() {
-    let (code, err) = check("[tasks.a]\nrequires = []\n");
-    assert_eq!(code, 2);
-    assert!(err.contains("has neither `command` nor `outputs`"), "{err}");
+    // Pointed at the task's name (it used to point at 1:1).
+    assert_error(
+        "[pipeline]\nworkers = 1\n[tasks.a]\nrequires = []\n",
+        "3:8",
+        &["task `a` has neither `command` nor `outputs`"],
+    );
     assert_error(
         "[tasks.a]\ncommand = 'x'\nwait = '1h'\n",
         "3:8",
@@ -364,4 +367,46 @@ fn unknown_pipeline_name_is_a_usage_error() {
         "{}",
         out.stderr
     );
+}
+
+/// A pipeline file of more than 1 MiB: `tasks` tasks, then `tail`.
+fn big_pipeline(tasks: usize, tail: &str) -> String {
+    let mut t = String::from("[pipeline]\nworkers = 2\n");
+    for i in 0..tasks {
+        t += &format!("[tasks.t{i}]\ncommand = 'echo {i} > out/t{i}'\noutputs = ['out/t{i}']\n");
+        if i > 0 {
+            t += &format!("requires = ['t{}']\n", i - 1);
+        }
+    }
+    t += tail;
+    assert!(t.len() > 1 << 20, "only {} bytes", t.len());
+    t
+}
+
+#[test]
+fn a_big_file_read_in_pieces_still_reports_a_late_mistake_at_its_line() {
+    let p = Project::new();
+    let text = big_pipeline(16_000, "[tasks.last]\ncomand = 'x'\nrequires = ['t15999']\n");
+    let line = text.lines().count() - 1;
+    p.pipeline("big", &text);
+    let out = p.plumb(&["validate", "big"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains(&format!("--> pipelines/big.toml:{line}:1")),
+        "want line {line} in:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("unknown key `comand` in task `last`"),
+        "{}",
+        out.stderr
+    );
+
+    // Fixed, it loads: 16,001 tasks, and the plan says all of them will run.
+    p.pipeline("big", &text.replace("comand = 'x'", "command = 'true'"));
+    let out = p.plumb(&["validate", "big"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let plan = p.plumb(&["plan", "big"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(plan.stdout.contains("16001 to run"), "{}", plan.stdout);
 }
