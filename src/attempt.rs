@@ -11,20 +11,21 @@
 //! After exit 0 the declared outputs must exist and the `check` command must pass; only then is
 //! the attempt a success. The attempt reports what happened; it never touches the state database.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
-use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
 use crate::instance::ResolvedCommand;
 use crate::process;
+use crate::spawn::{self, Child};
 use crate::state::AttemptState;
 
 /// Everything needed to run one attempt.
@@ -285,35 +286,22 @@ async fn run_command(
     stop: &mut watch::Receiver<Stop>,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<CommandEnd, String> {
-    let mut command = match cmd {
-        ResolvedCommand::Shell(s) => {
-            let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(s);
-            c
-        }
-        ResolvedCommand::Argv(argv) => {
-            let mut c = Command::new(&argv[0]);
-            c.args(&argv[1..]);
-            c
-        }
+    let argv: Vec<&OsStr> = match cmd {
+        ResolvedCommand::Shell(s) => vec![OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(s)],
+        ResolvedCommand::Argv(argv) => argv.iter().map(OsStr::new).collect(),
     };
     let (rx, tx) = std::io::pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
-    let tx2 = tx
-        .try_clone()
-        .map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
-    command
-        .current_dir(&spec.cwd)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(tx)
-        .stderr(tx2)
-        .process_group(0)
-        .kill_on_drop(false);
+    let tx = std::os::fd::OwnedFd::from(tx);
     let before = process::boot_ticks_now();
-    let spawned = command.spawn();
+    let spawned = spawn::spawn(&spawn::Spec {
+        argv: &argv,
+        env: &spec.env,
+        cwd: &spec.cwd,
+        output: &tx,
+    });
     let after = process::boot_ticks_now();
-    // Close our copies of the pipe's write end, so the pump sees EOF once the task's are gone.
-    drop(command);
+    // Close our copy of the pipe's write end, so the pump sees EOF once the task's are gone.
+    drop(tx);
     let mut child = spawned.map_err(|e| match cmd {
         ResolvedCommand::Argv(a) => format!("cannot run `{}`: {e}", a[0]),
         ResolvedCommand::Shell(_) => format!("cannot run /bin/sh: {e}"),
@@ -322,7 +310,7 @@ async fn run_command(
         Ok(rx) => Some(tokio::spawn(pump(rx, log.clone()))),
         Err(_) => None,
     };
-    let pgid = child.id().expect("a child that was just spawned has a pid");
+    let pgid = child.id();
     let _ = events.send(AttemptEvent::Spawned {
         task: spec.task,
         pgid,

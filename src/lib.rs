@@ -26,6 +26,7 @@ pub mod process;
 pub mod project;
 pub mod report;
 pub mod schedule;
+pub mod spawn;
 pub mod spec;
 pub mod state;
 pub mod template;
