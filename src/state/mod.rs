@@ -499,7 +499,11 @@ impl State {
     /// and an attempt's row before its process.
     pub fn begin_batch(&mut self) -> Result<()> {
         if !self.batch {
-            self.conn.execute_batch("BEGIN").map_err(self.err())?;
+            // Cached statements: parsing BEGIN and COMMIT afresh cost as much as the inserts.
+            self.conn
+                .prepare_cached("BEGIN")
+                .and_then(|mut s| s.execute([]))
+                .map_err(self.err())?;
             self.batch = true;
         }
         Ok(())
@@ -515,7 +519,7 @@ impl State {
         if self.conn.is_autocommit() {
             return Err(err(rolled_back()));
         }
-        if let Err(e) = self.conn.execute_batch("COMMIT") {
+        if let Err(e) = self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])) {
             let _ = self.conn.execute_batch("ROLLBACK");
             return Err(err(e));
         }
