@@ -358,6 +358,33 @@ fn argv_commands_run_without_a_shell() {
 }
 
 #[test]
+fn argv_names_are_found_on_the_tasks_path_and_sigpipe_behaves_as_in_a_shell() {
+    let p = Project::new();
+    p.file(
+        "tools/say-hi",
+        "#!/bin/sh\necho \"hi from $PLUMB_TASK\" > hi.txt\n",
+    );
+    let tool = p.path().join("tools/say-hi");
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", p.path().join("tools").display());
+    p.pipeline(
+        "t",
+        &format!(
+            "[tasks.hi]\ncommand = ['say-hi']\nenv = {{ PATH = '{path}' }}\n\
+             [tasks.pipe]\ncommand = 'yes | head -n 1 > yes.txt'\n"
+        ),
+    );
+    let out = p.plumb(&["run", "t"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(p.read("hi.txt"), "hi from hi\n");
+    assert_eq!(p.read("yes.txt"), "y\n");
+    // With SIGPIPE left ignored (Rust's default in plumb itself), `yes` would live on to
+    // complain about a broken pipe in the log; at its default it dies quietly.
+    let log = p.plumb(&["logs", "t", "pipe"]);
+    assert!(!log.all().contains("Broken pipe"), "{}", log.all());
+}
+
+#[test]
 fn only_runs_the_task_and_its_missing_upstream() {
     let p = Project::new();
     p.pipeline(
