@@ -4,7 +4,6 @@
 //! `YYYY-MM-DD` and are resolved against the run's logical time in the pipeline's zone. The
 //! instance key (`date=2026-11-20 region=eu`) is what markers and locks are keyed by.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -245,9 +244,11 @@ pub fn fingerprint(r: &ResolvedTask) -> String {
     }
     feed("cwd", &r.cwd.to_string_lossy());
     let digest = h.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(32);
     for b in &digest[..16] {
-        let _ = write!(out, "{b:02x}");
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
     }
     out
 }

@@ -72,12 +72,19 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         &resume,
     )?;
 
-    let checkpoints = state.background_checkpoints()?;
     let workers = args
         .workers
         .map(|w| w as usize)
         .unwrap_or_else(|| pipeline.workers());
     let to_run = plan.to_run().count();
+    // A pass with nothing to run writes two rows; SQLite's own checkpoint when the connection
+    // closes is enough for those, and a second connection and thread would cost more than the
+    // rest of the pass's writing.
+    let checkpoints = if to_run > 0 {
+        Some(state.background_checkpoints()?)
+    } else {
+        None
+    };
     let done_before = plan.states.iter().filter(|s| s.is_done()).count();
     let mut reporter = Reporter::new(&pipeline, to_run);
     reporter.note(&format!(
