@@ -302,9 +302,18 @@ async fn run_command(
     let after = process::boot_ticks_now();
     // Close our copy of the pipe's write end, so the pump sees EOF once the task's are gone.
     drop(tx);
-    let mut child = spawned.map_err(|e| match cmd {
-        ResolvedCommand::Argv(a) => format!("cannot run `{}`: {e}", a[0]),
-        ResolvedCommand::Shell(_) => format!("cannot run /bin/sh: {e}"),
+    let mut child = spawned.map_err(|e| {
+        // The child's chdir fails with the same ENOENT as a missing program: say which it was.
+        if !spec.cwd.is_dir() {
+            return format!(
+                "cannot run the command: its working directory {} does not exist",
+                spec.cwd.display()
+            );
+        }
+        match cmd {
+            ResolvedCommand::Argv(a) => format!("cannot run `{}`: {e}", a[0]),
+            ResolvedCommand::Shell(_) => format!("cannot run /bin/sh: {e}"),
+        }
     })?;
     let pump = match tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(rx)) {
         Ok(rx) => Some(tokio::spawn(pump(rx, log.clone()))),

@@ -167,7 +167,10 @@ fn resolve(program: &OsStr, path: Option<&OsStr>, cwd: &Path) -> io::Result<Path
             return Ok(on_disk);
         }
     }
-    Err(io::Error::from_raw_os_error(libc::ENOENT))
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("not found in PATH ({})", path.to_string_lossy()),
+    ))
 }
 
 fn c_string(s: &OsStr) -> io::Result<CString> {
@@ -410,7 +413,8 @@ mod tests {
         assert_eq!(out, "found\n");
         // Not on the runner's PATH, so without the task's PATH it is not found.
         let e = run(&["only-here"], &[], Path::new("/")).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().starts_with("not found in PATH ("), "{e}");
         // A file that is there but cannot be executed is an error from exec itself.
         std::fs::write(dir.join("plain"), "x").unwrap();
         let e = run(&["./plain"], &[], &dir).unwrap_err();

@@ -351,10 +351,20 @@ fn argv_commands_run_without_a_shell() {
     let out = p.plumb(&["run", "b"]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stdout.contains("cannot run `no-such-program-xyz`"),
+        out.stdout
+            .contains("cannot run `no-such-program-xyz`: not found in PATH ("),
         "{}",
         out.stdout
     );
+    // A missing working directory is named as such, not as a missing /bin/sh.
+    p.pipeline("c", "[tasks.a]\ncommand = 'echo hi'\ncwd = 'gone'\n");
+    let out = p.plumb(&["run", "c"]);
+    assert_eq!(out.code, 1);
+    let want = format!(
+        "its working directory {} does not exist",
+        p.path().join("gone").display()
+    );
+    assert!(out.stdout.contains(&want), "{}", out.stdout);
 }
 
 #[test]
