@@ -779,31 +779,26 @@ mod tests {
         };
         let out = execute(&cfg, &mut sink).unwrap();
         let t = |id: &str| &out.tasks[p.index[id]];
-        let error = |id: &str| {
-            t(id)
+        let failed_with = |id: &str, why: &str| {
+            assert_eq!(t(id).fate, Fate::Failed, "{id}");
+            let error = t(id)
                 .last
                 .as_ref()
-                .and_then(|r| r.error.clone())
-                .unwrap_or_default()
+                .and_then(|r| r.error.as_deref())
+                .unwrap_or_default();
+            assert!(error.contains(why), "{id}: {error}");
         };
 
         assert!(root.join("a.ran").exists(), "a ran before the failed commit");
-        assert_eq!(t("a").fate, Fate::Failed);
-        assert!(
-            error("a").contains("succeeded, but its marker could not be recorded: disk I/O error"),
-            "{}",
-            error("a")
+        failed_with(
+            "a",
+            "succeeded, but its marker could not be recorded: disk I/O error",
         );
         assert!(
             !root.join("b.ran").exists(),
             "b's start was in the failed commit: it must not run"
         );
-        assert_eq!(t("b").fate, Fate::Failed);
-        assert!(
-            error("b").contains("could not record the attempt: disk I/O error"),
-            "{}",
-            error("b")
-        );
+        failed_with("b", "could not record the attempt: disk I/O error");
         assert!(
             root.join("c.ran").exists(),
             "c is independent and its commits succeed"

@@ -269,6 +269,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fingerprints_keep_their_encoding_so_old_markers_stay_done() {
+        // Computed outside plumb (Python hashlib) from the documented feed: label, length as
+        // u64 little-endian, bytes; first 16 bytes of the SHA-256 in lowercase hex. A change
+        // here would make every marker written by an earlier plumb read as `changed`.
+        let r = ResolvedTask {
+            command: Some(ResolvedCommand::Shell("echo hi > out/a".into())),
+            check: None,
+            outputs: vec![PathBuf::from("/srv/p/out/a")],
+            env: vec![("K".into(), "v".into())],
+            cwd: PathBuf::from("/srv/p"),
+        };
+        assert_eq!(fingerprint(&r), "9e38537810e0f3447ca1f174b7d04b11");
+    }
+
+    #[test]
     fn dates_resolve_against_the_logical_day() {
         let d = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
         assert_eq!(resolve_date("today", d).unwrap(), d);

@@ -18,7 +18,7 @@ use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -33,15 +33,18 @@ fn inherited() -> &'static [(usize, CString)] {
     static ENV: OnceLock<Vec<(usize, CString)>> = OnceLock::new();
     ENV.get_or_init(|| {
         std::env::vars_os()
-            .filter_map(|(k, v)| {
-                let mut kv = k.into_vec();
-                let key_len = kv.len();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                CString::new(kv).ok().map(|c| (key_len, c))
-            })
+            .filter_map(|(k, v)| key_value(k.as_bytes(), v.as_bytes()).map(|c| (k.len(), c)))
             .collect()
     })
+}
+
+/// `KEY=VALUE` as a C string; `None` when either holds a NUL byte.
+fn key_value(key: &[u8], value: &[u8]) -> Option<CString> {
+    let mut kv = Vec::with_capacity(key.len() + 1 + value.len() + 1);
+    kv.extend_from_slice(key);
+    kv.push(b'=');
+    kv.extend_from_slice(value);
+    CString::new(kv).ok()
 }
 
 /// What to start.
@@ -119,11 +122,7 @@ fn environment(env: &[(String, String)]) -> io::Result<(Vec<CString>, Vec<*const
         if env[i + 1..].iter().any(|(later, _)| later == k) {
             continue;
         }
-        let mut kv = Vec::with_capacity(k.len() + 1 + v.len() + 1);
-        kv.extend_from_slice(k.as_bytes());
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        own.push(CString::new(kv).map_err(|_| {
+        own.push(key_value(k.as_bytes(), v.as_bytes()).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("environment variable {k} contains a NUL byte"),

@@ -15,7 +15,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::process;
 use crate::project::{Locator, Project};
 use crate::report::{self, Reporter};
-use crate::state::{AttemptEnd, AttemptState, Runner, State};
+use crate::state::{AttemptState, Runner, State};
 use crate::{attempt, exit};
 
 pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<i32> {
@@ -401,13 +401,6 @@ impl Sink for Recorder<'_> {
             } => {
                 if let Some(id) = self.rows[task] {
                     self.state.begin_batch().map_err(|e| e.to_string())?;
-                    let end = AttemptEnd {
-                        state: result.state,
-                        exit_code: result.exit_code,
-                        signal: result.signal,
-                        duration: result.duration,
-                        error: result.error.clone(),
-                    };
                     let marker = fingerprint.map(|fp| (p.name.as_str(), key.as_str(), p.tasks[task].id.as_str(), fp, self.run_id));
                     let alert = match retry_in {
                         Some(delay) if wants(p, "retry") => Some(alert::retry(
@@ -424,7 +417,7 @@ impl Sink for Recorder<'_> {
                         _ => None,
                     };
                     self.state
-                        .finish_attempt(id, &end, marker, alert.as_ref())
+                        .finish_attempt(id, result, marker, alert.as_ref())
                         .map_err(|e| e.to_string())?;
                     if alert.is_some() {
                         self.alert_queued();

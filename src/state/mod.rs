@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::attempt::AttemptResult;
+
 mod outbox;
 mod schedule;
 
@@ -209,16 +211,6 @@ pub struct AttemptRow {
     pub runner_start: u64,
     pub pgid: Option<u32>,
     pub pgid_start: Option<u64>,
-    pub error: Option<String>,
-}
-
-/// Everything known about the end of an attempt.
-#[derive(Debug, Clone)]
-pub struct AttemptEnd {
-    pub state: AttemptState,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub duration: Duration,
     pub error: Option<String>,
 }
 
@@ -569,7 +561,7 @@ impl State {
     pub fn finish_attempt(
         &mut self,
         id: i64,
-        end: &AttemptEnd,
+        end: &AttemptResult,
         marker: Option<(&str, &str, &str, &str, &str)>,
         alert: Option<&NewAlert>,
     ) -> Result<()> {
@@ -762,7 +754,7 @@ mod tests {
                 .unwrap();
             let id = s.begin_attempt("r1", "p", "d=1", "t", 1, "log", me).unwrap();
             assert_eq!(s.running_attempts("p", "d=1").unwrap().len(), 1);
-            let end = AttemptEnd {
+            let end = AttemptResult {
                 state: AttemptState::Success,
                 exit_code: Some(0),
                 signal: None,

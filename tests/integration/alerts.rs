@@ -20,6 +20,25 @@ fn with_smtp(p: &Project, port: u16, args: &[&str]) -> Output {
     run(c)
 }
 
+/// A project whose one task fails and alerts, trusting `server`'s private CA.
+fn failing_project_trusting(server: &MailServer) -> Project {
+    let p = Project::new();
+    p.file("ca.pem", server.ca_pem.as_deref().unwrap());
+    p.pipeline(
+        "t",
+        "[alerts]\nemail = ['oncall@example.com']\n[tasks.a]\ncommand = 'exit 1'\n",
+    );
+    p
+}
+
+/// `plumb ARGS` in `p`, sending mail to `url` with STARTTLS required and `p`'s ca.pem trusted.
+fn over_tls(p: &Project, args: &[&str], url: String) -> std::process::Command {
+    let mut c = p.cmd(args);
+    c.env("PLUMB_SMTP_URL", format!("{url}?tls=required"))
+        .env("PLUMB_SMTP_CA_FILE", p.path().join("ca.pem"));
+    c
+}
+
 #[test]
 fn a_run_with_two_failed_tasks_sends_exactly_one_email_naming_both() {
     let server = MailServer::start();
@@ -239,19 +258,10 @@ fn without_smtp_configured_alerts_wait_in_the_outbox_with_one_warning() {
 fn starttls_with_a_private_ca_and_auth_and_the_password_never_shows() {
     let secret = "s3cret-Pa55";
     let server = MailServer::start_tls_auth(secret);
-    let p = Project::new();
-    p.file("ca.pem", server.ca_pem.as_deref().unwrap());
-    p.pipeline(
-        "t",
-        "[alerts]\nemail = ['oncall@example.com']\n[tasks.a]\ncommand = 'exit 1'\n",
-    );
-    let mut c = p.cmd(&["--log-format", "json", "run", "t"]);
-    c.env(
-        "PLUMB_SMTP_URL",
-        format!("smtp://plumb@localhost:{}?tls=required", server.port),
-    )
-    .env("PLUMB_SMTP_PASSWORD", secret)
-    .env("PLUMB_SMTP_CA_FILE", p.path().join("ca.pem"));
+    let p = failing_project_trusting(&server);
+    let url = format!("smtp://plumb@localhost:{}", server.port);
+    let mut c = over_tls(&p, &["--log-format", "json", "run", "t"], url.clone());
+    c.env("PLUMB_SMTP_PASSWORD", secret);
     let out = run(c);
     assert_eq!(out.code, 1, "{}", out.all());
     let mails = server.wait_for(1, Duration::from_secs(10));
@@ -270,13 +280,8 @@ fn starttls_with_a_private_ca_and_auth_and_the_password_never_shows() {
 
     // A wrong password is refused by the server and the alert stays queued.
     p.plumb(&["reset", "t", "a"]);
-    let mut c = p.cmd(&["run", "t"]);
-    c.env(
-        "PLUMB_SMTP_URL",
-        format!("smtp://plumb@localhost:{}?tls=required", server.port),
-    )
-    .env("PLUMB_SMTP_PASSWORD", "wrong")
-    .env("PLUMB_SMTP_CA_FILE", p.path().join("ca.pem"));
+    let mut c = over_tls(&p, &["run", "t"], url);
+    c.env("PLUMB_SMTP_PASSWORD", "wrong");
     let out = run(c);
     assert!(out.stderr.contains("could not be sent"), "{}", out.stderr);
     assert!(!out.all().contains("wrong"), "{}", out.all());
@@ -336,19 +341,9 @@ fn delivery_to_an_independent_server_aiosmtpd() {
 fn a_password_written_into_the_url_is_used_but_never_shown_or_stored() {
     let secret = "in-url-s3cret";
     let server = MailServer::start_tls_auth(secret);
-    let p = Project::new();
-    p.file("ca.pem", server.ca_pem.as_deref().unwrap());
-    p.pipeline(
-        "t",
-        "[alerts]\nemail = ['oncall@example.com']\n[tasks.a]\ncommand = 'exit 1'\n",
-    );
-    let mut c = p.cmd(&["--log-format", "json", "run", "t"]);
-    c.env(
-        "PLUMB_SMTP_URL",
-        format!("smtp://plumb:{secret}@localhost:{}?tls=required", server.port),
-    )
-    .env("PLUMB_SMTP_CA_FILE", p.path().join("ca.pem"));
-    let out = run(c);
+    let p = failing_project_trusting(&server);
+    let url = format!("smtp://plumb:{secret}@localhost:{}", server.port);
+    let out = run(over_tls(&p, &["--log-format", "json", "run", "t"], url));
     assert_eq!(out.code, 1, "{}", out.all());
     assert_eq!(
         server.wait_for(1, Duration::from_secs(10)).len(),
