@@ -13,7 +13,8 @@
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 
 use crate::instance::ResolvedCommand;
@@ -248,21 +251,88 @@ impl Log {
     }
 }
 
-/// Copy the command's output into the log until every writer has closed the pipe.
-async fn pump(mut rx: tokio::net::unix::pipe::Receiver, log: Arc<Mutex<Log>>) {
-    use tokio::io::AsyncReadExt;
-    // Most tasks print nothing: their first read is the end. Only output earns a big buffer.
-    let mut first = [0u8; 512];
-    match rx.read(&mut first).await {
-        Ok(0) | Err(_) => return,
-        Ok(n) => log.lock().expect("log lock").write(&first[..n]),
+/// The read end of a command's output pipe, copied into the attempt's log as bytes arrive.
+///
+/// plumb holds the pipe's write end itself until the command's main process has exited, so the
+/// end of output does not wake the runner on its own: the exit does, and what is left is read
+/// then, without waiting. (When the pipe's end and the exit each woke the runner, that was a
+/// second sleep and wake-up per task.)
+struct Output {
+    rx: AsyncFd<File>,
+    log: Arc<Mutex<Log>>,
+    /// Allocated once the command prints more than a little: most tasks print nothing.
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+impl Output {
+    /// A non-blocking pipe end, watched by the runtime.
+    fn new(rx: OwnedFd, log: Arc<Mutex<Log>>) -> std::io::Result<Self> {
+        Ok(Output {
+            // SAFETY: the File owns the descriptor, and the AsyncFd owns the File until it is
+            // dropped: the descriptor is neither closed nor replaced while registered.
+            rx: unsafe { AsyncFd::register_with_interest(File::from(rx), Interest::READABLE)? },
+            log,
+            buf: Vec::new(),
+            ended: false,
+        })
     }
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match rx.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => log.lock().expect("log lock").write(&buf[..n]),
+
+    /// Read all the pipe holds now. True at the end of output (every writer is gone).
+    fn drain(&mut self) -> bool {
+        let mut small = [0u8; 512];
+        loop {
+            let buf: &mut [u8] = if self.buf.is_empty() { &mut small } else { &mut self.buf };
+            match self.rx.get_ref().read(buf) {
+                Ok(0) => return true,
+                Ok(n) => {
+                    self.log.lock().expect("log lock").write(&buf[..n]);
+                    if self.buf.is_empty() && n == small.len() {
+                        self.buf = vec![0u8; 64 * 1024];
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(_) => return true,
+            }
         }
+    }
+
+    /// Copy output into the log until its end.
+    async fn until_end(&mut self) {
+        while !self.ended {
+            let Ok(mut ready) = self.rx.readable().await else {
+                self.ended = true;
+                break;
+            };
+            ready.clear_ready();
+            drop(ready);
+            // Read after clearing: output that arrives meanwhile sets readiness again.
+            self.ended = self.drain();
+        }
+    }
+
+    /// Run `work` while copying output, so a command that prints while it is being waited for
+    /// or stopped never blocks on a full pipe.
+    async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
+        tokio::select! {
+            v = &mut work => v,
+            _ = async {
+                self.until_end().await;
+                std::future::pending::<()>().await
+            } => unreachable!("the pump never finishes"),
+        }
+    }
+
+    /// Take the rest once the main process is gone and plumb's write end is closed: at once if
+    /// no one else holds the pipe; a process that left the group holding it gets `linger`, then
+    /// is cut off.
+    async fn finish(&mut self, linger: Duration) {
+        if self.ended || self.drain() {
+            return;
+        }
+        let _ = tokio::time::timeout(linger, self.until_end()).await;
     }
 }
 
@@ -275,6 +345,15 @@ enum Ended {
 struct CommandEnd {
     status: ExitStatus,
     why: Ended,
+}
+
+/// A pipe for a command's output: plumb's read end (first) does not block, the command's write
+/// end does, as any stdout would. Both close on exec; the spawn puts the write end on 1 and 2.
+fn output_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let (rx, tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    fcntl(&tx, FcntlArg::F_SETFL(OFlag::empty()))?;
+    Ok((rx, tx))
 }
 
 /// Spawn `cmd` in a new process group and wait for it, honouring the deadline and stop requests.
@@ -290,8 +369,9 @@ async fn run_command(
         ResolvedCommand::Shell(s) => vec![OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(s)],
         ResolvedCommand::Argv(argv) => argv.iter().map(OsStr::new).collect(),
     };
-    let (rx, tx) = std::io::pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
-    let tx = std::os::fd::OwnedFd::from(tx);
+    let (rx, tx) = output_pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
+    let mut out = Output::new(rx, log.clone())
+        .map_err(|e| format!("cannot watch the output pipe: {e}"))?;
     let before = process::boot_ticks_now();
     let spawned = spawn::spawn(&spawn::Spec {
         argv: &argv,
@@ -300,8 +380,6 @@ async fn run_command(
         output: &tx,
     });
     let after = process::boot_ticks_now();
-    // Close our copy of the pipe's write end, so the pump sees EOF once the task's are gone.
-    drop(tx);
     let mut child = spawned.map_err(|e| {
         // The child's chdir fails with the same ENOENT as a missing program: say which it was.
         if !spec.cwd.is_dir() {
@@ -315,10 +393,6 @@ async fn run_command(
             ResolvedCommand::Shell(_) => format!("cannot run /bin/sh: {e}"),
         }
     })?;
-    let pump = match tokio::net::unix::pipe::Receiver::from_owned_fd(std::os::fd::OwnedFd::from(rx)) {
-        Ok(rx) => Some(tokio::spawn(pump(rx, log.clone()))),
-        Err(_) => None,
-    };
     let pgid = child.id();
     let _ = events.send(AttemptEvent::Spawned {
         task: spec.task,
@@ -336,36 +410,35 @@ async fn run_command(
         }
     };
     tokio::pin!(timeout);
-    let stop_requested = async {
-        loop {
-            if *stop.borrow_and_update() != Stop::No {
-                return;
-            }
-            if stop.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    let (status, why) = tokio::select! {
-        s = child.wait() => (s.map_err(|e| format!("waiting for the command failed: {e}"))?, Ended::Exited),
-        _ = &mut timeout => (terminate(pgid, &mut child, spec.grace, stop).await, Ended::TimedOut),
-        _ = stop_requested => (terminate(pgid, &mut child, spec.grace, stop).await, Ended::Stopped),
-    };
+    let (status, why) = out
+        .alongside(async {
+            let stop_requested = async {
+                loop {
+                    if *stop.borrow_and_update() != Stop::No {
+                        return;
+                    }
+                    if stop.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            Ok::<_, String>(tokio::select! {
+                s = child.wait() => (s.map_err(|e| format!("waiting for the command failed: {e}"))?, Ended::Exited),
+                _ = &mut timeout => (terminate(pgid, &mut child, spec.grace, stop).await, Ended::TimedOut),
+                _ = stop_requested => (terminate(pgid, &mut child, spec.grace, stop).await, Ended::Stopped),
+            })
+        })
+        .await?;
     // Whatever the command left running in its group goes too.
     if process::group_alive(pgid) {
         log.lock()
             .expect("log lock")
             .line("plumb: processes of the task were still running after it ended; stopping them");
-        stop_group(pgid, spec.grace).await;
+        out.alongside(stop_group(pgid, spec.grace)).await;
     }
-    // All output is in once every writer is gone; a process that left the group while holding
-    // the pipe gets a second, then is cut off.
-    if let Some(pump) = pump {
-        let abort = pump.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(1), pump).await.is_err() {
-            abort.abort();
-        }
-    }
+    // All output is in once every writer is gone.
+    drop(tx);
+    out.finish(Duration::from_secs(1)).await;
     Ok(CommandEnd { status, why })
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Read, Seek, SeekFrom};
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,6 +29,9 @@ pub struct Reporter {
     total: usize,
     finished: usize,
     live: Option<Live>,
+    /// Lines not yet written (plain output only): the runner writes them once per wake-up, in
+    /// `flush`, rather than one write per line.
+    pending: String,
 }
 
 struct Live {
@@ -60,16 +63,31 @@ impl Reporter {
             total,
             finished: 0,
             live,
+            pending: String::new(),
         }
     }
 
-    fn line(&self, text: &str) {
+    fn line(&mut self, text: &str) {
         let stamped = format!("{} {text}", self.clock.now());
         match &self.live {
             Some(l) => {
                 let _ = l.multi.println(stamped);
             }
-            None => println!("{stamped}"),
+            None => {
+                self.pending.push_str(&stamped);
+                self.pending.push('\n');
+            }
+        }
+    }
+
+    /// Write the lines gathered since the last call. The runner calls it before it waits for
+    /// anything, so a line is never held back longer than the work it reports.
+    pub fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(self.pending.as_bytes());
+            let _ = out.flush();
+            self.pending.clear();
         }
     }
 
@@ -145,6 +163,7 @@ impl Reporter {
     }
 
     pub fn close(&mut self) {
+        self.flush();
         if let Some(l) = self.live.take() {
             for (_, bar) in l.running {
                 bar.finish_and_clear();

@@ -91,6 +91,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         "run {run_id}: {label}: {to_run} to run, {done_before} done before, {workers} worker{}",
         if workers == 1 { "" } else { "s" }
     ));
+    reporter.flush();
     let log_dir = project.state_dir.join("logs").join(&pipeline.name).join(&run_id);
     let cfg = RunConfig {
         instance: &instance,
@@ -356,6 +357,7 @@ fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize) {
 impl Sink for Recorder<'_> {
     fn commit(&mut self) -> std::result::Result<(), String> {
         let committed = self.state.commit_batch().map_err(|e| e.to_string());
+        self.reporter.flush();
         if std::mem::take(&mut self.kick)
             && let Some(c) = self.courier
         {

@@ -1,5 +1,7 @@
 //! `plumb run`: order, parallelism, failure isolation, resume, markers, retries, timeouts.
 
+use std::time::Duration;
+
 use crate::support::{Project, intervals, journaled, max_overlap};
 
 fn ran(p: &Project) -> Vec<String> {
@@ -604,6 +606,37 @@ fn processes_a_successful_task_leaves_behind_are_stopped() {
         "{}",
         log.stdout
     );
+}
+
+#[test]
+fn a_process_that_leaves_the_group_holding_the_output_is_cut_off_after_a_second() {
+    // The stray process escapes the group's stop with setsid (the task waits until it has)
+    // and keeps the output pipe open: plumb takes what is there, waits a second for the
+    // rest, then finishes the attempt.
+    let p = Project::new();
+    p.pipeline(
+        "stray",
+        r#"[tasks.a]
+command = """
+setsid sh -c 'echo $$ > stray.pid; sleep 4; echo late' &
+while [ ! -s stray.pid ]; do sleep 0.01; done
+echo early"""
+"#,
+    );
+    let started = std::time::Instant::now();
+    let out = p.plumb(&["run", "stray"]);
+    let took = started.elapsed();
+    let stray: i32 = p.read("stray.pid").trim().parse().unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(stray),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(took < Duration::from_secs(4), "the run waited for the stray process: {took:?}");
+    assert!(took >= Duration::from_secs(1), "the stray got no second to finish: {took:?}");
+    let log = p.plumb(&["logs", "stray", "a"]);
+    assert!(log.stdout.ends_with("early\n"), "{}", log.stdout);
+    assert!(!log.stdout.contains("still running"), "{}", log.stdout);
 }
 
 #[test]
