@@ -565,10 +565,17 @@ impl State {
         marker: Option<(&str, &str, &str, &str, &str)>,
         alert: Option<&NewAlert>,
     ) -> Result<()> {
+        // A group noted since the last write goes into this row write, not one of its own.
+        let group = self
+            .pending_groups
+            .iter()
+            .position(|g| g.0 == id)
+            .map(|i| self.pending_groups.swap_remove(i));
         self.write(|tx| {
             let now = now_rfc3339();
             tx.prepare_cached(
-                "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7 WHERE id = ?1",
+                "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7,
+                    pgid = COALESCE(?8, pgid), pgid_start = COALESCE(?9, pgid_start) WHERE id = ?1",
             )?
             .execute(params![
                 id,
@@ -577,7 +584,9 @@ impl State {
                 end.exit_code,
                 end.signal,
                 end.duration.as_secs_f64(),
-                end.error
+                end.error,
+                group.map(|g| g.1),
+                group.map(|g| g.2 as i64)
             ])?;
             if let Some((pipeline, instance, task, fingerprint, run_id)) = marker {
                 tx.prepare_cached(

@@ -22,6 +22,21 @@ fn chain_runs_in_dependency_order() {
     assert_eq!(ran(&p), ["a", "b", "c"]);
     assert_eq!(p.markers("chain"), ["a", "b", "c"]);
     assert!(out.stdout.contains("chain: succeeded"), "{}", out.stdout);
+    // Each attempt keeps the process group it ran in, however fast it ended (the group is
+    // written with the next write: for a chain, the row's own end).
+    let groups: Vec<(String, Option<i64>, Option<i64>)> = p
+        .db()
+        .prepare("SELECT task, pgid, pgid_start FROM attempts ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    for (task, pgid, start) in &groups {
+        assert!(pgid.is_some_and(|g| g > 1), "{task}: {groups:?}");
+        assert!(start.is_some_and(|s| s > 0), "{task}: {groups:?}");
+    }
 }
 
 #[test]
