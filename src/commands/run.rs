@@ -77,12 +77,12 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         .map(|w| w as usize)
         .unwrap_or_else(|| pipeline.workers());
     let to_run = plan.to_run().count();
-    // A pass with nothing to run writes two rows; SQLite's own checkpoint when the connection
-    // closes is enough for those, and a second connection and thread would cost more than the
-    // rest of the pass's writing.
+    // A pass with nothing to run writes two rows: a second connection and thread for them would
+    // cost more than the rest of the pass's writing, and so would checkpointing them at close.
     let checkpoints = if to_run > 0 {
         Some(state.background_checkpoints()?)
     } else {
+        state.keep_wal_on_close()?;
         None
     };
     let done_before = plan.states.iter().filter(|s| s.is_done()).count();

@@ -104,6 +104,20 @@ fn resume_after_a_fix_runs_only_what_is_left_and_then_nothing() {
     assert_eq!(out.code, 0);
     assert!(ran(&p).is_empty(), "third run runs nothing");
     assert!(out.stdout.contains("4 tasks: 4 done before"), "{}", out.stdout);
+    // That pass leaves its rows in the WAL (no checkpoint at close): another connection, and
+    // the next pass, still see all three runs and every marker.
+    let outcomes: Vec<String> = p
+        .db()
+        .prepare("SELECT outcome FROM runs ORDER BY started_at")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(outcomes, ["failed", "success", "success"]);
+    assert_eq!(p.markers("iso"), ["a", "b", "c", "z"]);
+    let out = p.plumb(&["run", "iso"]);
+    assert!(out.stdout.contains("4 tasks: 4 done before"), "{}", out.stdout);
 }
 
 #[test]
