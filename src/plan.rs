@@ -254,7 +254,7 @@ pub fn existing(paths: &[&Path]) -> Vec<bool> {
             continue;
         };
         // name -> whether it must be stat-ed after all (a symlink, or a type unknown)
-        let mut names: HashMap<std::ffi::OsString, bool> = HashMap::new();
+        let mut names: HashMap<std::ffi::OsString, bool> = HashMap::with_capacity(idx.len());
         for e in entries.flatten() {
             let recheck = e.file_type().map_or(true, |t| t.is_symlink());
             names.insert(e.file_name(), recheck);

@@ -101,7 +101,7 @@ pub fn run(locator: &Locator, a: &Args<'_>) -> Result<i32> {
         let mut params = a.params.to_vec();
         params.push((param.clone(), date.to_string()));
         let inst = Instance::new(&pipeline, &params, chrono::Utc::now())?;
-        let markers = state.markers(&pipeline.name, &inst.key())?;
+        let markers = state.markers(&pipeline.name, &inst.key(), pipeline.tasks.len())?;
         let plan = Plan::new(&inst, &project.root, &markers, &PlanOptions::default());
         if plan.states.iter().all(|s| s.is_done()) {
             println!("{date}  complete already, skipped");

@@ -96,7 +96,7 @@ fn current_statuses(
     let state = crate::state::State::open(&project.state_dir)?;
     let key = instance.key();
     let p = instance.pipeline;
-    let markers = state.markers(&p.name, &key)?;
+    let markers = state.markers(&p.name, &key, p.tasks.len())?;
     let plan = crate::plan::Plan::new(instance, &project.root, &markers, &Default::default());
     let attempts = state.attempts(&p.name, &key)?;
     let ids: Vec<&str> = p.tasks.iter().map(|t| t.id.as_str()).collect();

@@ -23,7 +23,7 @@ pub fn run(locator: &Locator, name: &str, args: &InstanceArgs, json: bool) -> Re
     let (project, pipeline) = locator.load(name)?;
     let instance = super::instance(&pipeline, args)?;
     let state = State::open(&project.state_dir)?;
-    let markers = state.markers(&pipeline.name, &instance.key())?;
+    let markers = state.markers(&pipeline.name, &instance.key(), pipeline.tasks.len())?;
     let plan = Plan::new(&instance, &project.root, &markers, &Default::default());
     let order = pipeline.graph.topological_order();
     if json {

@@ -43,7 +43,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     };
     recover(&mut state, &pipeline.name, &key, me)?;
 
-    let markers = state.markers(&pipeline.name, &key)?;
+    let markers = state.markers(&pipeline.name, &key, pipeline.tasks.len())?;
     let opts = PlanOptions {
         rerun_changed: args.rerun_changed,
         only,

@@ -316,7 +316,9 @@ impl State {
         Ok(())
     }
 
-    pub fn markers(&self, pipeline: &str, instance: &str) -> Result<HashMap<String, Marker>> {
+    /// The markers of an instance. `tasks`, the pipeline's task count, sizes the map up front:
+    /// growing it by doubling re-hashed and touched fresh memory, a few percent of a resume pass.
+    pub fn markers(&self, pipeline: &str, instance: &str, tasks: usize) -> Result<HashMap<String, Marker>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT task, fingerprint FROM markers WHERE pipeline = ?1 AND instance = ?2")
@@ -331,7 +333,12 @@ impl State {
                 ))
             })
             .map_err(self.err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+        let mut markers = HashMap::with_capacity(tasks);
+        for row in rows {
+            let (task, marker) = row.map_err(self.err())?;
+            markers.insert(task, marker);
+        }
+        Ok(markers)
     }
 
     /// Forget markers. Returns how many existed.
@@ -785,10 +792,10 @@ mod tests {
                 .unwrap();
         }
         let s = State::open(dir.path()).unwrap();
-        let m = s.markers("p", "d=1").unwrap();
+        let m = s.markers("p", "d=1", 4).unwrap();
         assert_eq!(m["t"].fingerprint, "fp");
         assert!(s.running_attempts("p", "d=1").unwrap().is_empty());
-        assert!(s.markers("p", "d=2").unwrap().is_empty());
+        assert!(s.markers("p", "d=2", 4).unwrap().is_empty());
     }
 
     #[test]
