@@ -20,7 +20,6 @@ pub mod graph;
 pub mod instance;
 pub mod lock;
 pub mod mail;
-pub mod memory;
 pub mod pipeline;
 pub mod plan;
 pub mod process;

@@ -6,7 +6,6 @@ use clap::Parser;
 use plumb::cli::{Cli, LogFormat};
 
 fn main() {
-    plumb::memory::heap_in_huge_pages();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let code = match plumb::commands::run(cli) {

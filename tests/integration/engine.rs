@@ -722,28 +722,3 @@ fn outputs_checked_by_listing_their_directory_follow_deletions_and_symlinks() {
     again.sort();
     assert_eq!(again, ["33", "34"]);
 }
-
-#[test]
-fn the_runners_heap_is_advised_for_huge_pages() {
-    let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
-    if !thp.contains("[madvise]") && !thp.contains("[always]") {
-        eprintln!("SKIPPED the_runners_heap_is_advised_for_huge_pages: transparent huge pages are off here ({thp:?})");
-        return;
-    }
-    // The task copies its parent's (the runner's) memory map with each mapping's flags.
-    let p = Project::new();
-    p.pipeline("m", "[tasks.a]\ncommand = 'cat /proc/$PPID/smaps > smaps.txt'\n");
-    let out = p.plumb(&["run", "m"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    let smaps = p.read("smaps.txt");
-    let mut in_heap = false;
-    let mut advised = false;
-    for line in smaps.lines() {
-        if line.contains('-') && line.split_whitespace().count() >= 5 && !line.starts_with("VmFlags") {
-            in_heap = line.ends_with("[heap]");
-        } else if in_heap && line.starts_with("VmFlags:") {
-            advised |= line.split_whitespace().any(|f| f == "hg");
-        }
-    }
-    assert!(advised, "no [heap] mapping with the hg flag:\n{smaps}");
-}
