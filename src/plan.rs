@@ -129,12 +129,18 @@ impl Plan {
         let chunk = n.div_ceil(threads).max(1024);
         let mut results: Vec<(String, Need, Vec<std::path::PathBuf>)> = Vec::with_capacity(n);
         std::thread::scope(|scope| {
-            let parts: Vec<_> = (0..n)
-                .step_by(chunk)
+            // The first part is this thread's own: one thread fewer to start, and its memory
+            // comes from the main heap, already in use, rather than a new thread's arena.
+            let mut starts = (0..n).step_by(chunk);
+            let first = starts.next();
+            let parts: Vec<_> = starts
                 .map(|start| {
                     scope.spawn(move || (start..(start + chunk).min(n)).map(classify).collect::<Vec<_>>())
                 })
                 .collect();
+            if let Some(start) = first {
+                results.extend((start..(start + chunk).min(n)).map(classify));
+            }
             for part in parts {
                 results.extend(part.join().expect("planning threads do not panic"));
             }
