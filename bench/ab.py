@@ -6,11 +6,14 @@
 Uses the graphs and the measuring of bench/run.py; the four runners take turns round by round,
 so the machine's drift falls on all alike. Between full benchmark runs the ratios move by up to
 0.1 on this machine, more than most single changes gain: judge a change here, not by comparing
-two RESULTS.md files.
+two RESULTS.md files, and look at the round-by-round line: the same binary as OLD and NEW has
+come out 9 % apart in medians of 5 rounds, so a change that wins 5 of 5 rounds says more than
+one whose median moved.
 """
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -49,6 +52,10 @@ def main():
             best = min(stats["make"][0], stats["ninja"][0])
             for r, s in stats.items():
                 print(f"{g:<13} {r:<6} {s[0]:9.3f} {s[1]:8.3f}  {s[0] / best:6.3f}", flush=True)
+            # Round by round, new against old: the median of the ratios, and how often new won.
+            pairs = [n / o for o, n in zip(stats["old"][4], stats["new"][4])]
+            won = sum(r < 1 for r in pairs)
+            print(f"{g:<13} new/old round by round: median {statistics.median(pairs):.3f}, new faster in {won} of {len(pairs)}", flush=True)
     finally:
         # Only now: deletions slow the file creations of whatever runs next (see README.md).
         shutil.rmtree(base, ignore_errors=True)

@@ -167,7 +167,7 @@ def measure_graph(kind, tasks, runners, runs, base):
     """Time every runner on one graph, `runs` rounds, interleaved (round 1 of every runner,
     then round 2, ...) so the machine's drift falls on all runners alike. Each run starts from
     a fresh directory. Luigi runs once. Returns ({runner: (median wall, median cpu, peak MB,
-    samples) or None}, {runner: (dir, cmd) of its last run})."""
+    number of runs, wall of each run) or None}, {runner: (dir, cmd) of its last run})."""
     samples = {r: [] for r in runners}
     last = {}
     skipped = set()
@@ -194,6 +194,7 @@ def measure_graph(kind, tasks, runners, runs, base):
             statistics.median(s[1] for s in ss),
             max(s[2] for s in ss),
             len(ss),
+            [s[0] for s in ss],
         )
     return stats, last
 
