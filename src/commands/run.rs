@@ -77,6 +77,9 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         .map(|w| w as usize)
         .unwrap_or_else(|| pipeline.workers());
     let to_run = plan.to_run().count();
+    if to_run > 0 {
+        ensure_open_files(workers.min(to_run));
+    }
     // A pass with nothing to run writes two rows: a second connection and thread for them would
     // cost more than the rest of the pass's writing, and so would checkpointing them at close.
     let checkpoints = if to_run > 0 {
@@ -562,4 +565,30 @@ fn resume_command(
         cmd.push_str(&format!(" --only {}", q(o)));
     }
     cmd
+}
+
+/// Each running attempt holds three descriptors: its output pipe's two ends and a pidfd. When the
+/// soft limit on open files is too low for `workers` of them (1,024 is a common default, so about
+/// 330 workers), raise it, up to the hard limit; tasks inherit the raised soft limit. When even
+/// the hard limit is too low, say so before any attempt fails for want of a pipe.
+fn ensure_open_files(workers: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let need = workers as u64 * 3 + 64;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= need {
+        return;
+    }
+    let raised = need.min(hard);
+    let limit = if setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_ok() {
+        raised
+    } else {
+        soft
+    };
+    if limit < need {
+        eprintln!(
+            "plumb: warning: {workers} workers need about {need} open files, and the limit is {limit} (ulimit -n); attempts may fail with \"Too many open files\""
+        );
+    }
 }

@@ -722,3 +722,34 @@ fn outputs_checked_by_listing_their_directory_follow_deletions_and_symlinks() {
     again.sort();
     assert_eq!(again, ["33", "34"]);
 }
+
+#[test]
+fn many_workers_under_a_low_open_files_limit_raise_it_and_all_run() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    use std::os::unix::process::CommandExt;
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if hard < 256 {
+        eprintln!("SKIPPED many_workers_under_a_low_open_files_limit: the hard limit here is {hard}");
+        return;
+    }
+    // 40 tasks at once need about 3 descriptors each; the runner starts with a soft limit of 64.
+    let p = Project::new();
+    let mut toml = String::from("[pipeline]\nworkers = 40\n");
+    for i in 0..40 {
+        toml.push_str(&format!("[tasks.t{i}]\ncommand = 'sleep 0.5; ulimit -Sn > limit.t{i}'\n"));
+    }
+    p.pipeline("many", &toml);
+    let mut cmd = p.cmd(&["run", "many"]);
+    // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            setrlimit(Resource::RLIMIT_NOFILE, 64, hard).map_err(std::io::Error::from)
+        });
+    }
+    let out = crate::support::run(cmd);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(p.markers("many").len(), 40, "{}", out.all());
+    assert!(!out.stderr.contains("open files"), "{}", out.stderr);
+    // The tasks inherit the raised soft limit (documented in running.md).
+    assert_eq!(p.read("limit.t0").trim(), (40 * 3 + 64).to_string());
+}
