@@ -76,7 +76,7 @@ pub fn parse(raw: &RawDuration) -> Result<Duration, DurationError> {
 
 fn bare_number(n: &str) -> DurationError {
     let help = match n.parse::<f64>() {
-        Ok(v) if v >= 1000.0 && v.fract() == 0.0 && (v as u64) % 1000 == 0 => format!(
+        Ok(v) if v >= 1000.0 && v.fract() == 0.0 && (v as u64).is_multiple_of(1000) => format!(
             "write \"{}s\" if {n} meant milliseconds, or \"{n}s\" if it meant seconds",
             (v as u64) / 1000
         ),

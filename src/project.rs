@@ -156,21 +156,19 @@ fn load_project_file(root: &Path) -> Result<ProjectFile> {
             ("max_retry_delay", &f.defaults.max_retry_delay),
             ("sla", &f.defaults.sla),
         ] {
-            if let Some(d) = d {
-                if let Err(e) = crate::duration::parse(d.get_ref()) {
+            if let Some(d) = d
+                && let Err(e) = crate::duration::parse(d.get_ref()) {
                     diags.push(
                         Diagnostic::new(format!("`{key}`: {}", e.message))
                             .at(d.span())
                             .help(e.help),
                     );
                 }
-            }
         }
-        if let Some(r) = &f.defaults.retries {
-            if *r.get_ref() < 0 {
+        if let Some(r) = &f.defaults.retries
+            && *r.get_ref() < 0 {
                 diags.push(Diagnostic::new("`retries` must be 0 or more").at(r.span()));
             }
-        }
     }
     match file {
         Some(f) if diags.is_empty() => Ok(f),

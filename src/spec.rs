@@ -68,7 +68,7 @@ pub struct TaskSection {
     pub resources: Option<Spanned<IndexMap<String, Spanned<i64>>>>,
     pub priority: Option<Spanned<i64>>,
     pub sla: Option<Spanned<RawDuration>>,
-    pub foreach: Option<Spanned<IndexMap<String, Spanned<Vec<Spanned<Scalar>>>>>>,
+    pub foreach: Option<Spanned<ForeachAxes>>,
     pub wait: Option<Spanned<RawDuration>>,
     pub executor: Option<Spanned<String>>,
 }
@@ -104,6 +104,9 @@ pub enum CommandRaw {
 /// A string, or an array of strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StringList(pub Vec<String>);
+
+/// A `foreach` table: each axis name with its list of values, every piece with its position.
+pub type ForeachAxes = IndexMap<String, Spanned<Vec<Spanned<Scalar>>>>;
 
 /// A `foreach` value: strings, integers and booleans are all accepted and used as text.
 #[derive(Debug, Clone, PartialEq, Eq)]

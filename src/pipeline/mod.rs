@@ -533,15 +533,14 @@ impl Builder<'_> {
                             ParamKind::String
                         }
                     };
-                    if let (ParamKind::Date, Some(d)) = (kind, &t.default) {
-                        if let Err(e) = check_date_value(d.get_ref()) {
+                    if let (ParamKind::Date, Some(d)) = (kind, &t.default)
+                        && let Err(e) = check_date_value(d.get_ref()) {
                             self.error(
                                 Diagnostic::new(format!("default of param `{name}`: {e}"))
                                     .at(d.span())
                                     .help("write \"today\", \"yesterday\" or a date like \"2026-11-20\""),
                             );
                         }
-                    }
                     Param {
                         name: name.clone(),
                         kind,

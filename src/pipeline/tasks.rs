@@ -91,13 +91,12 @@ impl Builder<'_> {
         let max_retry_delay = dur(&t.max_retry_delay, &inherited.max_retry_delay, "max_retry_delay")
             .unwrap_or(Duration::from_secs(600));
         let sla = dur(&t.sla, &inherited.sla, "sla");
-        if timeout == Some(Duration::ZERO) {
-            if let Some(s) = t.timeout.as_ref() {
+        if timeout == Some(Duration::ZERO)
+            && let Some(s) = t.timeout.as_ref() {
                 self.error(
                     Diagnostic::new(format!("`timeout` of {what} must be longer than 0s")).at(s.span()),
                 );
             }
-        }
         let wait = self.duration(t.wait.as_ref(), "wait", &place);
         let retries = match t.retries.as_ref().or(inherited.retries.as_ref()) {
             None => 0,
