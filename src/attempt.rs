@@ -282,7 +282,11 @@ impl Output {
     fn drain(&mut self) -> bool {
         let mut small = [0u8; 512];
         loop {
-            let buf: &mut [u8] = if self.buf.is_empty() { &mut small } else { &mut self.buf };
+            let buf: &mut [u8] = if self.buf.is_empty() {
+                &mut small
+            } else {
+                &mut self.buf
+            };
             match self.rx.get_ref().read(buf) {
                 Ok(0) => return true,
                 Ok(n) => {
@@ -370,8 +374,7 @@ async fn run_command(
         ResolvedCommand::Argv(argv) => argv.iter().map(OsStr::new).collect(),
     };
     let (rx, tx) = output_pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
-    let mut out = Output::new(rx, log.clone())
-        .map_err(|e| format!("cannot watch the output pipe: {e}"))?;
+    let mut out = Output::new(rx, log.clone()).map_err(|e| format!("cannot watch the output pipe: {e}"))?;
     let before = process::boot_ticks_now();
     let spawned = spawn::spawn(&spawn::Spec {
         argv: &argv,

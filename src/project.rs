@@ -157,18 +157,20 @@ fn load_project_file(root: &Path) -> Result<ProjectFile> {
             ("sla", &f.defaults.sla),
         ] {
             if let Some(d) = d
-                && let Err(e) = crate::duration::parse(d.get_ref()) {
-                    diags.push(
-                        Diagnostic::new(format!("`{key}`: {}", e.message))
-                            .at(d.span())
-                            .help(e.help),
-                    );
-                }
+                && let Err(e) = crate::duration::parse(d.get_ref())
+            {
+                diags.push(
+                    Diagnostic::new(format!("`{key}`: {}", e.message))
+                        .at(d.span())
+                        .help(e.help),
+                );
+            }
         }
         if let Some(r) = &f.defaults.retries
-            && *r.get_ref() < 0 {
-                diags.push(Diagnostic::new("`retries` must be 0 or more").at(r.span()));
-            }
+            && *r.get_ref() < 0
+        {
+            diags.push(Diagnostic::new("`retries` must be 0 or more").at(r.span()));
+        }
     }
     match file {
         Some(f) if diags.is_empty() => Ok(f),

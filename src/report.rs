@@ -115,10 +115,11 @@ impl Reporter {
 
     pub fn finished(&mut self, t: usize, result: &AttemptResult, retry_in: Option<Duration>, log: &Path) {
         if let Some(l) = &mut self.live
-            && let Some(bar) = l.running.remove(&t) {
-                bar.finish_and_clear();
-                l.multi.remove(&bar);
-            }
+            && let Some(bar) = l.running.remove(&t)
+        {
+            bar.finish_and_clear();
+            l.multi.remove(&bar);
+        }
         let id = &self.ids[t];
         let took = human(result.duration);
         let text = match (result.state, retry_in) {

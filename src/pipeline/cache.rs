@@ -37,7 +37,9 @@ pub fn load(path: &Path, display: &Path, project: &Project) -> Result<Pipeline, 
     }
     let text = super::read_text(path, display)?;
     // Stored under the key of the text it is built from, whatever the file holds by now.
-    let key = entry.as_ref().and_then(|_| key(path, &project.root, Content::Text(&text)));
+    let key = entry
+        .as_ref()
+        .and_then(|_| key(path, &project.root, Content::Text(&text)));
     let pipeline = Pipeline::from_text(path, display, text, &project.config)?;
     if let (Some(entry), Some(key)) = (&entry, &key) {
         // A cache that cannot be written (read-only state, full disk) only costs speed.

@@ -534,13 +534,14 @@ impl Builder<'_> {
                         }
                     };
                     if let (ParamKind::Date, Some(d)) = (kind, &t.default)
-                        && let Err(e) = check_date_value(d.get_ref()) {
-                            self.error(
-                                Diagnostic::new(format!("default of param `{name}`: {e}"))
-                                    .at(d.span())
-                                    .help("write \"today\", \"yesterday\" or a date like \"2026-11-20\""),
-                            );
-                        }
+                        && let Err(e) = check_date_value(d.get_ref())
+                    {
+                        self.error(
+                            Diagnostic::new(format!("default of param `{name}`: {e}"))
+                                .at(d.span())
+                                .help("write \"today\", \"yesterday\" or a date like \"2026-11-20\""),
+                        );
+                    }
                     Param {
                         name: name.clone(),
                         kind,

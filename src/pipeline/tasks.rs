@@ -92,11 +92,10 @@ impl Builder<'_> {
             .unwrap_or(Duration::from_secs(600));
         let sla = dur(&t.sla, &inherited.sla, "sla");
         if timeout == Some(Duration::ZERO)
-            && let Some(s) = t.timeout.as_ref() {
-                self.error(
-                    Diagnostic::new(format!("`timeout` of {what} must be longer than 0s")).at(s.span()),
-                );
-            }
+            && let Some(s) = t.timeout.as_ref()
+        {
+            self.error(Diagnostic::new(format!("`timeout` of {what} must be longer than 0s")).at(s.span()));
+        }
         let wait = self.duration(t.wait.as_ref(), "wait", &place);
         let retries = match t.retries.as_ref().or(inherited.retries.as_ref()) {
             None => 0,

@@ -661,8 +661,14 @@ echo early"""
         nix::sys::signal::Signal::SIGKILL,
     );
     assert_eq!(out.code, 0, "{}", out.all());
-    assert!(took < Duration::from_secs(4), "the run waited for the stray process: {took:?}");
-    assert!(took >= Duration::from_secs(1), "the stray got no second to finish: {took:?}");
+    assert!(
+        took < Duration::from_secs(4),
+        "the run waited for the stray process: {took:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(1),
+        "the stray got no second to finish: {took:?}"
+    );
     let log = p.plumb(&["logs", "stray", "a"]);
     assert!(log.stdout.ends_with("early\n"), "{}", log.stdout);
     assert!(!log.stdout.contains("still running"), "{}", log.stdout);
@@ -736,15 +742,15 @@ fn many_workers_under_a_low_open_files_limit_raise_it_and_all_run() {
     let p = Project::new();
     let mut toml = String::from("[pipeline]\nworkers = 40\n");
     for i in 0..40 {
-        toml.push_str(&format!("[tasks.t{i}]\ncommand = 'sleep 0.5; ulimit -Sn > limit.t{i}'\n"));
+        toml.push_str(&format!(
+            "[tasks.t{i}]\ncommand = 'sleep 0.5; ulimit -Sn > limit.t{i}'\n"
+        ));
     }
     p.pipeline("many", &toml);
     let mut cmd = p.cmd(&["run", "many"]);
     // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            setrlimit(Resource::RLIMIT_NOFILE, 64, hard).map_err(std::io::Error::from)
-        });
+        cmd.pre_exec(move || setrlimit(Resource::RLIMIT_NOFILE, 64, hard).map_err(std::io::Error::from));
     }
     let out = crate::support::run(cmd);
     assert_eq!(out.code, 0, "{}", out.all());
