@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -108,11 +108,11 @@ async fn supervise(
         duration: started.elapsed(),
         error: Some(error),
     };
-    let log = Arc::new(Mutex::new(Log {
+    let log = Mutex::new(Log {
         path: spec.log_path.clone(),
         pending: format!("{}\n$ {}\n", spec.header, spec.command.display()),
         file: None,
-    }));
+    });
     let note = |text: &str| log.lock().expect("log lock").line(&format!("plumb: {text}"));
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
 
@@ -257,17 +257,17 @@ impl Log {
 /// end of output does not wake the runner on its own: the exit does, and what is left is read
 /// then, without waiting. (When the pipe's end and the exit each woke the runner, that was a
 /// second sleep and wake-up per task.)
-struct Output {
+struct Output<'a> {
     rx: AsyncFd<File>,
-    log: Arc<Mutex<Log>>,
+    log: &'a Mutex<Log>,
     /// Allocated once the command prints more than a little: most tasks print nothing.
     buf: Vec<u8>,
     ended: bool,
 }
 
-impl Output {
+impl<'a> Output<'a> {
     /// A non-blocking pipe end, watched by the runtime.
-    fn new(rx: OwnedFd, log: Arc<Mutex<Log>>) -> std::io::Result<Self> {
+    fn new(rx: OwnedFd, log: &'a Mutex<Log>) -> std::io::Result<Self> {
         Ok(Output {
             // SAFETY: the File owns the descriptor, and the AsyncFd owns the File until it is
             // dropped: the descriptor is neither closed nor replaced while registered.
@@ -325,7 +325,7 @@ impl Output {
             _ = async {
                 self.until_end().await;
                 std::future::pending::<()>().await
-            } => unreachable!("the pump never finishes"),
+            } => unreachable!("copying the output never finishes on its own"),
         }
     }
 
@@ -364,7 +364,7 @@ fn output_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 async fn run_command(
     spec: &AttemptSpec,
     cmd: &ResolvedCommand,
-    log: &Arc<Mutex<Log>>,
+    log: &Mutex<Log>,
     events: &mpsc::UnboundedSender<AttemptEvent>,
     stop: &mut watch::Receiver<Stop>,
     deadline: Option<tokio::time::Instant>,
@@ -374,7 +374,7 @@ async fn run_command(
         ResolvedCommand::Argv(argv) => argv.iter().map(OsStr::new).collect(),
     };
     let (rx, tx) = output_pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
-    let mut out = Output::new(rx, log.clone()).map_err(|e| format!("cannot watch the output pipe: {e}"))?;
+    let mut out = Output::new(rx, log).map_err(|e| format!("cannot watch the output pipe: {e}"))?;
     let before = process::boot_ticks_now();
     let spawned = spawn::spawn(&spawn::Spec {
         argv: &argv,

@@ -106,6 +106,11 @@ fn resume_after_a_fix_runs_only_what_is_left_and_then_nothing() {
     assert!(out.stdout.contains("4 tasks: 4 done before"), "{}", out.stdout);
     // That pass leaves its rows in the WAL (no checkpoint at close): another connection, and
     // the next pass, still see all three runs and every marker.
+    let wal = std::fs::metadata(p.path().join("state/plumb.db-wal")).map_or(0, |m| m.len());
+    assert!(
+        wal > 0,
+        "the pass with nothing to run checkpointed its rows away at close"
+    );
     let outcomes: Vec<String> = p
         .db()
         .prepare("SELECT outcome FROM runs ORDER BY started_at")
@@ -676,7 +681,7 @@ echo early"""
 
 #[test]
 fn a_task_that_prints_a_lot_has_all_of_it_in_its_log() {
-    // More than the pump's first small read and more than its 64 KiB buffer.
+    // More than the first small read of the output and more than the 64 KiB buffer after it.
     let p = Project::new();
     p.pipeline("n", "[tasks.lots]\ncommand = 'seq 1 40000'\n");
     assert_eq!(p.plumb(&["run", "n"]).code, 0);
@@ -758,4 +763,72 @@ fn many_workers_under_a_low_open_files_limit_raise_it_and_all_run() {
     assert!(!out.stderr.contains("open files"), "{}", out.stderr);
     // The tasks inherit the raised soft limit (documented in running.md).
     assert_eq!(p.read("limit.t0").trim(), (40 * 3 + 64).to_string());
+}
+
+#[test]
+fn plain_progress_lines_show_while_the_task_still_runs() {
+    use std::io::BufRead;
+    // Lines are gathered per wake-up and written before the runner waits again: the start
+    // line of a long task is out while it runs, not held until the end of the run.
+    let p = Project::new();
+    p.pipeline("slow", "[tasks.a]\ncommand = 'sleep 5'\n");
+    let mut child = p
+        .cmd(&["run", "slow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while !seen.iter().any(|l: &String| l.ends_with("start   a")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(still_running, "the run ended early: {seen:?}");
+    assert!(
+        seen.iter().any(|l| l.ends_with("start   a")),
+        "no start line within 3 s of a 5 s task: {seen:?}"
+    );
+    assert!(
+        seen[0].contains("run ") && seen[0].contains("1 to run"),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn too_low_a_hard_open_files_limit_is_said_at_the_start() {
+    use nix::sys::resource::{Resource, setrlimit};
+    use std::os::unix::process::CommandExt;
+    let p = Project::new();
+    p.pipeline(
+        "many",
+        "[pipeline]\nworkers = 40\n[tasks.a]\ncommand = 'true'\n[tasks.b]\ncommand = 'true'\n",
+    );
+    let mut cmd = p.cmd(&["run", "many"]);
+    // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| setrlimit(Resource::RLIMIT_NOFILE, 64, 64).map_err(std::io::Error::from));
+    }
+    let out = crate::support::run(cmd);
+    // Two tasks fit in 64 files: they run; the warning counts the workers the tasks can use.
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("plumb: warning: 2 workers need about 70 open files, and the limit is 64 (ulimit -n)"),
+        "{}",
+        out.stderr
+    );
 }
