@@ -12,6 +12,7 @@ mod cache;
 mod cli;
 mod engine;
 mod example;
+mod lineup;
 mod locks;
 mod scale;
 mod schedule;
