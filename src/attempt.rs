@@ -83,26 +83,20 @@ pub struct AttemptResult {
     pub error: Option<String>,
 }
 
-/// Run one attempt to its end and report it on `events`. `first` is the command already started
-/// by [`start`] (or why it could not be), if the runner started it itself.
+/// Run one attempt to its end and report it on `events`.
 pub async fn run(
     spec: AttemptSpec,
-    first: Option<Result<Started, String>>,
     events: mpsc::UnboundedSender<AttemptEvent>,
     mut stop: watch::Receiver<Stop>,
 ) {
-    let started = match &first {
-        Some(Ok(s)) => s.began,
-        _ => Instant::now(),
-    };
+    let started = Instant::now();
     let task = spec.task;
-    let result = supervise(&spec, first, &events, &mut stop, started).await;
+    let result = supervise(&spec, &events, &mut stop, started).await;
     let _ = events.send(AttemptEvent::Finished { task, result });
 }
 
 async fn supervise(
     spec: &AttemptSpec,
-    first: Option<Result<Started, String>>,
     events: &mpsc::UnboundedSender<AttemptEvent>,
     stop: &mut watch::Receiver<Stop>,
     started: Instant,
@@ -122,12 +116,7 @@ async fn supervise(
     let note = |text: &str| log.lock().expect("log lock").line(&format!("plumb: {text}"));
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
 
-    let ran = match first {
-        Some(Err(e)) => Err(e),
-        Some(Ok(s)) => run_command(spec, &spec.command, Some(s), &log, events, stop, deadline).await,
-        None => run_command(spec, &spec.command, None, &log, events, stop, deadline).await,
-    };
-    let ended = match ran {
+    let ended = match run_command(spec, &spec.command, &log, events, stop, deadline).await {
         Err(e) => {
             note(&e);
             return fail(AttemptState::Failed, e);
@@ -189,7 +178,7 @@ async fn supervise(
             .expect("log lock")
             .pending
             .push_str(&format!("$ {}   # check\n", check.display()));
-        match run_command(spec, check, None, &log, events, stop, deadline).await {
+        match run_command(spec, check, &log, events, stop, deadline).await {
             Err(e) => {
                 result.state = AttemptState::Failed;
                 result.error = Some(format!("check could not start: {e}"));
@@ -278,20 +267,15 @@ struct Output<'a> {
 
 impl<'a> Output<'a> {
     /// A non-blocking pipe end, watched by the runtime.
-    fn watch(rx: OwnedFd) -> std::io::Result<AsyncFd<File>> {
-        // SAFETY: the File owns the descriptor, and the AsyncFd owns the File until it is
-        // dropped: the descriptor is neither closed nor replaced while registered.
-        unsafe { AsyncFd::register_with_interest(File::from(rx), Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)
-    }
-
-    fn new(rx: AsyncFd<File>, log: &'a Mutex<Log>) -> Self {
-        Output {
-            rx,
+    fn new(rx: OwnedFd, log: &'a Mutex<Log>) -> std::io::Result<Self> {
+        Ok(Output {
+            // SAFETY: the File owns the descriptor, and the AsyncFd owns the File until it is
+            // dropped: the descriptor is neither closed nor replaced while registered.
+            rx: unsafe { AsyncFd::register_with_interest(File::from(rx), Interest::READABLE)? },
             log,
             buf: Vec::new(),
             ended: false,
-        }
+        })
     }
 
     /// Read all the pipe holds now. True at the end of output (every writer is gone).
@@ -376,39 +360,21 @@ fn output_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok((rx, tx))
 }
 
-/// A command just started: its process group, and both ends of its output pipe.
-pub struct Started {
-    rx: AsyncFd<File>,
-    tx: OwnedFd,
-    child: Child,
-    /// The group leader's start time, in clock ticks since boot.
-    pub start: u64,
-    /// When the attempt began, for its duration.
-    began: Instant,
-}
-
-impl Started {
-    /// The command's process group (its leader's pid).
-    pub fn pgid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-/// Start the attempt's command now, without waiting for anything. The runner calls this itself
-/// for an attempt whose row is already durable, so the process starts the moment a worker is
-/// free; [`run`] then supervises it.
-pub fn start(spec: &AttemptSpec) -> Result<Started, String> {
-    start_command(spec, &spec.command)
-}
-
-fn start_command(spec: &AttemptSpec, cmd: &ResolvedCommand) -> Result<Started, String> {
-    let began = Instant::now();
+/// Spawn `cmd` in a new process group and wait for it, honouring the deadline and stop requests.
+async fn run_command(
+    spec: &AttemptSpec,
+    cmd: &ResolvedCommand,
+    log: &Mutex<Log>,
+    events: &mpsc::UnboundedSender<AttemptEvent>,
+    stop: &mut watch::Receiver<Stop>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<CommandEnd, String> {
     let argv: Vec<&OsStr> = match cmd {
         ResolvedCommand::Shell(s) => vec![OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(s)],
         ResolvedCommand::Argv(argv) => argv.iter().map(OsStr::new).collect(),
     };
     let (rx, tx) = output_pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
-    let rx = Output::watch(rx).map_err(|e| format!("cannot watch the output pipe: {e}"))?;
+    let mut out = Output::new(rx, log).map_err(|e| format!("cannot watch the output pipe: {e}"))?;
     let before = process::boot_ticks_now();
     let spawned = spawn::spawn(&spawn::Spec {
         argv: &argv,
@@ -417,7 +383,7 @@ fn start_command(spec: &AttemptSpec, cmd: &ResolvedCommand) -> Result<Started, S
         output: &tx,
     });
     let after = process::boot_ticks_now();
-    let child = spawned.map_err(|e| {
+    let mut child = spawned.map_err(|e| {
         // The child's chdir fails with the same ENOENT as a missing program: say which it was.
         if !spec.cwd.is_dir() {
             return format!(
@@ -430,47 +396,15 @@ fn start_command(spec: &AttemptSpec, cmd: &ResolvedCommand) -> Result<Started, S
             ResolvedCommand::Shell(_) => format!("cannot run /bin/sh: {e}"),
         }
     })?;
-    let start = match (before, after) {
-        (Some(b), Some(a)) if a == b => b,
-        _ => process::start_ticks(child.id()).unwrap_or(0),
-    };
-    Ok(Started {
-        rx,
-        tx,
-        child,
-        start,
-        began,
-    })
-}
-
-/// Wait for a started command, honouring the deadline and stop requests; `cmd` is started here
-/// (and reported as spawned) unless `started` holds it already.
-async fn run_command(
-    spec: &AttemptSpec,
-    cmd: &ResolvedCommand,
-    started: Option<Started>,
-    log: &Mutex<Log>,
-    events: &mpsc::UnboundedSender<AttemptEvent>,
-    stop: &mut watch::Receiver<Stop>,
-    deadline: Option<tokio::time::Instant>,
-) -> Result<CommandEnd, String> {
-    let started = match started {
-        Some(s) => s,
-        None => {
-            let s = start_command(spec, cmd)?;
-            let _ = events.send(AttemptEvent::Spawned {
-                task: spec.task,
-                pgid: s.pgid(),
-                start: s.start,
-            });
-            s
-        }
-    };
-    let Started {
-        rx, tx, mut child, ..
-    } = started;
-    let mut out = Output::new(rx, log);
     let pgid = child.id();
+    let _ = events.send(AttemptEvent::Spawned {
+        task: spec.task,
+        pgid,
+        start: match (before, after) {
+            (Some(b), Some(a)) if a == b => b,
+            _ => process::start_ticks(pgid).unwrap_or(0),
+        },
+    });
 
     let timeout = async {
         match deadline {

@@ -14,7 +14,7 @@
 //! task counts as failed. The executor itself never touches storage or the terminal.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,31 +60,17 @@ pub enum Fate {
 #[derive(Debug)]
 pub enum RunEvent<'a> {
     /// An attempt is about to be spawned. The sink records it first, so that a crash right after
-    /// the spawn still leaves a row that says the task may be running. A `lined_up` attempt
-    /// starts later, when a worker frees up ([`RunEvent::Launched`] says when): its row says
-    /// it is starting, not running.
+    /// the spawn still leaves a row that says the task may be running.
     Starting {
         task: usize,
         attempt: u32,
         log: &'a Path,
-        lined_up: bool,
     },
     /// The attempt's process group exists.
     Spawned {
         task: usize,
         pgid: u32,
         start: u64,
-    },
-    /// A lined-up attempt started, in this process group (`None` if its command could not be
-    /// started; its `Finished` follows).
-    Launched {
-        task: usize,
-        attempt: u32,
-        group: Option<(u32, u64)>,
-    },
-    /// A lined-up attempt will not start after all (the run is stopping): forget its row.
-    Withdrawn {
-        task: usize,
     },
     /// An attempt ended. On success `fingerprint` is set and the sink must commit the marker
     /// before returning. `retry_in` is set when another attempt will follow.
@@ -196,15 +182,6 @@ struct Dispatcher<'a, 's> {
     to_spawn: Vec<AttemptSpec>,
     /// Successes recorded since the last commit (their markers are in it).
     committing: Vec<usize>,
-    /// Attempts lined up for the next workers to free up, at most one per worker. Their rows
-    /// are durable already, so a worker freed by an attempt that ended starts the next one at
-    /// once, before that wake-up records anything: the dispatcher's own work stays off the path
-    /// from one task's end to the next task's start. The last `unsaved` are in the commit being
-    /// prepared and may not start before it.
-    lined_up: VecDeque<AttemptSpec>,
-    unsaved: usize,
-    /// The events of one wake-up (kept for its allocation).
-    inbox: Vec<AttemptEvent>,
 }
 
 impl<'a, 's> Dispatcher<'a, 's> {
@@ -251,9 +228,6 @@ impl<'a, 's> Dispatcher<'a, 's> {
             stop_tx,
             to_spawn: Vec::new(),
             committing: Vec::new(),
-            lined_up: VecDeque::new(),
-            unsaved: 0,
-            inbox: Vec::new(),
         }
     }
 
@@ -274,9 +248,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                     .timers
                     .iter()
                     .all(|Reverse((_, t))| matches!(t, Timer::Sla(_)))
-                && ((self.ready.is_empty() && self.lined_up.is_empty())
-                    || self.stopping.is_some()
-                    || self.halted());
+                && (self.ready.is_empty() || self.stopping.is_some() || self.halted());
             if idle {
                 break;
             }
@@ -284,19 +256,9 @@ impl<'a, 's> Dispatcher<'a, 's> {
             tokio::select! {
                 Some(ev) = rx.recv() => {
                     // Everything that has happened goes into one commit.
-                    let mut inbox = std::mem::take(&mut self.inbox);
-                    inbox.push(ev);
+                    self.on_attempt_event(ev);
                     while let Ok(ev) = rx.try_recv() {
-                        inbox.push(ev);
-                    }
-                    let launched = self.start_lined_up_early(&inbox);
-                    for ev in inbox.drain(..) {
                         self.on_attempt_event(ev);
-                    }
-                    self.inbox = inbox;
-                    // Recorded after the ends that freed their workers, as they happened.
-                    for ev in launched {
-                        let _ = self.sink.event(ev);
                     }
                 }
                 _ = sleep_until_opt(next_timer) => self.on_timer(),
@@ -326,17 +288,10 @@ impl<'a, 's> Dispatcher<'a, 's> {
 
     fn dispatch(&mut self) {
         if self.stopping.is_some() || self.halted() {
-            self.withdraw_lined_up();
             return;
         }
         let p = self.cfg.instance.pipeline;
         while self.running < self.cfg.workers {
-            if self.lined_up_next() {
-                let spec = self.lined_up.pop_front().expect("a lined-up attempt");
-                let launched = self.launch(spec);
-                let _ = self.sink.event(launched);
-                continue;
-            }
             let Some(t) = self.ready.pop() else { break };
             if self.tasks[t].fate != Fate::Pending {
                 // Blocked after it became ready: its success was undone by a failed commit.
@@ -360,110 +315,6 @@ impl<'a, 's> Dispatcher<'a, 's> {
             }
             self.start_attempt(t);
         }
-        self.line_up();
-    }
-
-    /// Whether the next worker should take the first lined-up attempt: it is durable, and no
-    /// task that became ready since it was lined up comes before it.
-    fn lined_up_next(&self) -> bool {
-        let Some(first) = self.lined_up.front() else {
-            return false;
-        };
-        self.lined_up.len() > self.unsaved
-            && self
-                .ready
-                .peek()
-                .is_none_or(|r| !self.ready.before(r, first.task))
-    }
-
-    /// With every worker busy, line up the next ready tasks, one per worker: their rows go into
-    /// this wake-up's commit. Only tasks that need nothing else to start (a command, no resource
-    /// pool) are lined up.
-    fn line_up(&mut self) {
-        let p = self.cfg.instance.pipeline;
-        while self.running >= self.cfg.workers && self.lined_up.len() < self.cfg.workers {
-            let Some(t) = self.ready.peek() else { break };
-            if self.tasks[t].fate != Fate::Pending {
-                self.ready.pop();
-                continue;
-            }
-            let def = p.def(t);
-            if def.command.is_none() || !def.resources.is_empty() {
-                break;
-            }
-            self.ready.pop();
-            let spec = self.prepare(t);
-            let lined_up = self.sink.event(RunEvent::Starting {
-                task: t,
-                attempt: self.tasks[t].attempts,
-                log: &spec.log_path,
-                lined_up: true,
-            });
-            if lined_up.is_err() {
-                // It starts the usual way when its turn comes.
-                self.tasks[t].attempts -= 1;
-                self.ready.push_back(t);
-                break;
-            }
-            self.lined_up.push_back(spec);
-            self.unsaved += 1;
-        }
-    }
-
-    /// Workers freed by attempts that just ended take the next lined-up attempts at once, before
-    /// this wake-up records anything. Not when `--fail-fast` may stop new starts because of a
-    /// failure among them, nor for a task that became ready since (it is not ready yet: its
-    /// dependency's marker is not durable).
-    /// Returns the events that record them.
-    fn start_lined_up_early(&mut self, events: &[AttemptEvent]) -> Vec<RunEvent<'static>> {
-        let mut launched = Vec::new();
-        if self.lined_up.is_empty() || self.stopping.is_some() || self.halted() {
-            return launched;
-        }
-        let mut freed = 0;
-        for ev in events {
-            if let AttemptEvent::Finished { result, .. } = ev {
-                if self.cfg.fail_fast && result.state != AttemptState::Success {
-                    return launched;
-                }
-                freed += 1;
-            }
-        }
-        while launched.len() < freed && self.lined_up_next() {
-            let spec = self.lined_up.pop_front().expect("a lined-up attempt");
-            launched.push(self.launch(spec));
-        }
-        launched
-    }
-
-    /// Start a lined-up attempt's process now; the event to record it by.
-    fn launch(&mut self, mut spec: AttemptSpec) -> RunEvent<'static> {
-        let t = spec.task;
-        let attempt = self.tasks[t].attempts;
-        self.mark_started(t, &spec.log_path);
-        spec.header = self.header(t, attempt);
-        let first = attempt::start(&spec);
-        let group = first.as_ref().ok().map(|s| (s.pgid(), s.start));
-        tokio::spawn(attempt::run(
-            spec,
-            Some(first),
-            self.events_tx.clone(),
-            self.stop_tx.subscribe(),
-        ));
-        RunEvent::Launched {
-            task: t,
-            attempt,
-            group,
-        }
-    }
-
-    /// The run is stopping: lined-up attempts do not start, and their rows go.
-    fn withdraw_lined_up(&mut self) {
-        while let Some(spec) = self.lined_up.pop_front() {
-            self.tasks[spec.task].attempts -= 1;
-            let _ = self.sink.event(RunEvent::Withdrawn { task: spec.task });
-        }
-        self.unsaved = 0;
     }
 
     fn start_input(&mut self, t: usize) {
@@ -516,41 +367,25 @@ impl<'a, 's> Dispatcher<'a, 's> {
     }
 
     fn start_attempt(&mut self, t: usize) {
-        let spec = self.prepare(t);
-        let recorded = self.sink.event(RunEvent::Starting {
-            task: t,
-            attempt: self.tasks[t].attempts,
-            log: &spec.log_path,
-            lined_up: false,
-        });
-        if let Err(e) = recorded {
-            // Without a row recording it, the attempt must not run.
-            self.release(t);
-            let result = AttemptResult {
-                state: AttemptState::Failed,
-                exit_code: None,
-                signal: None,
-                duration: Duration::ZERO,
-                error: Some(format!("could not record the attempt: {e}")),
-            };
-            self.fail(t, result);
-            return;
-        }
-        self.mark_started(t, &spec.log_path);
-        self.to_spawn.push(spec);
-    }
-
-    /// The next attempt of `t`, ready to start (and counted).
-    fn prepare(&mut self, t: usize) -> AttemptSpec {
         let inst = self.cfg.instance;
         let p = inst.pipeline;
         let def = p.def(t);
         let attempt = self.tasks[t].attempts + 1;
         self.tasks[t].attempts = attempt;
+        if attempt == 1 {
+            let now = Instant::now();
+            self.first_start[t] = Some(now);
+            if let Some(sla) = def.sla {
+                self.timers.push(Reverse((now + sla, Timer::Sla(t))));
+            }
+        }
+        self.tasks[t].fate = Fate::Running;
+        self.running += 1;
         let log = self
             .cfg
             .log_dir
             .join(format!("{}.{attempt}.log", p.tasks[t].id.replace('/', "%2F")));
+        self.tasks[t].log = Some(log.clone());
         let resolved = inst.resolve(
             t,
             self.cfg.root,
@@ -567,44 +402,43 @@ impl<'a, 's> Dispatcher<'a, 's> {
         for (k, v) in &inst.params {
             env.push((format!("PLUMB_PARAM_{}", k.to_uppercase()), v.clone()));
         }
-        AttemptSpec {
+        let spec = AttemptSpec {
             task: t,
             command: resolved.command.expect("only tasks with a command get attempts"),
             check: resolved.check,
             outputs: resolved.outputs,
             env,
             cwd: resolved.cwd,
-            log_path: log,
+            log_path: log.clone(),
             timeout: def.timeout,
             grace: def.grace,
-            header: self.header(t, attempt),
+            header: format!(
+                "# plumb: {} attempt {attempt}/{}, run {}, {}",
+                p.tasks[t].id,
+                def.retries + 1,
+                self.cfg.run_id,
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        };
+        if let Err(e) = self.sink.event(RunEvent::Starting {
+            task: t,
+            attempt,
+            log: &log,
+        }) {
+            // Without a row recording it, the attempt must not run.
+            self.running -= 1;
+            self.release(t);
+            let result = AttemptResult {
+                state: AttemptState::Failed,
+                exit_code: None,
+                signal: None,
+                duration: Duration::ZERO,
+                error: Some(format!("could not record the attempt: {e}")),
+            };
+            self.fail(t, result);
+            return;
         }
-    }
-
-    /// The line at the top of an attempt's log.
-    fn header(&self, t: usize, attempt: u32) -> String {
-        let p = self.cfg.instance.pipeline;
-        format!(
-            "# plumb: {} attempt {attempt}/{}, run {}, {}",
-            p.tasks[t].id,
-            p.def(t).retries + 1,
-            self.cfg.run_id,
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )
-    }
-
-    /// `t`'s attempt takes a worker now.
-    fn mark_started(&mut self, t: usize, log: &Path) {
-        if self.tasks[t].attempts == 1 {
-            let now = Instant::now();
-            self.first_start[t] = Some(now);
-            if let Some(sla) = self.cfg.instance.pipeline.def(t).sla {
-                self.timers.push(Reverse((now + sla, Timer::Sla(t))));
-            }
-        }
-        self.tasks[t].fate = Fate::Running;
-        self.tasks[t].log = Some(log.to_path_buf());
-        self.running += 1;
+        self.to_spawn.push(spec);
     }
 
     /// Commit what this wake-up recorded, then start the attempts it recorded; false if the
@@ -615,11 +449,9 @@ impl<'a, 's> Dispatcher<'a, 's> {
         match self.sink.commit() {
             Ok(()) => {
                 self.committing.clear();
-                self.unsaved = 0;
                 for spec in self.to_spawn.drain(..) {
                     tokio::spawn(attempt::run(
                         spec,
-                        None,
                         self.events_tx.clone(),
                         self.stop_tx.subscribe(),
                     ));
@@ -647,15 +479,6 @@ impl<'a, 's> Dispatcher<'a, 's> {
                         error: Some(format!("could not record the attempt: {e}")),
                     };
                     self.fail(spec.task, result);
-                }
-                // The attempts it lined up are not recorded: their tasks wait their turn again
-                // (unless a success undone above blocked them).
-                for _ in 0..std::mem::take(&mut self.unsaved) {
-                    let spec = self.lined_up.pop_back().expect("an unsaved lined-up attempt");
-                    self.tasks[spec.task].attempts -= 1;
-                    if self.tasks[spec.task].fate == Fate::Pending {
-                        self.ready.push_back(spec.task);
-                    }
                 }
                 // Best effort: record those failures.
                 let _ = self.sink.commit();
@@ -902,10 +725,7 @@ mod tests {
 
     impl Sink for FailingCommit {
         fn event(&mut self, event: RunEvent<'_>) -> Result<(), String> {
-            if matches!(
-                event,
-                RunEvent::Starting { .. } | RunEvent::Finished { .. } | RunEvent::Launched { .. }
-            ) {
+            if matches!(event, RunEvent::Starting { .. } | RunEvent::Finished { .. }) {
                 self.recorded = true;
             }
             Ok(())
@@ -924,8 +744,16 @@ mod tests {
         }
     }
 
-    /// Run `text` (a pipeline in `root`) with a sink whose `fail_at`-th commit fails.
-    fn run_failing(root: &Path, text: &str, workers: usize, fail_at: usize) -> (Pipeline, RunOutcome) {
+    #[test]
+    fn a_failed_commit_starts_nothing_it_held_and_undoes_the_successes_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // One worker: commit 1 holds a's start; commit 2 a's success and b's start (b is
+        // declared before c, so it is picked first); it fails.
+        let text = "[pipeline]\nworkers = 1\n\
+            [tasks.a]\ncommand = 'touch a.ran'\n\
+            [tasks.b]\ncommand = 'touch b.ran'\nrequires = ['a']\n\
+            [tasks.c]\ncommand = 'touch c.ran'\n";
         let p = Pipeline::from_text(
             &root.join("p.toml"),
             Path::new("p.toml"),
@@ -939,7 +767,7 @@ mod tests {
             instance: &instance,
             root,
             plan: &plan,
-            workers,
+            workers: 1,
             fail_fast: false,
             run_id: "r1",
             log_dir: root.join("logs"),
@@ -947,39 +775,22 @@ mod tests {
         let mut sink = FailingCommit {
             recorded: false,
             commits: 0,
-            fail_at,
+            fail_at: 2,
         };
         let out = execute(&cfg, &mut sink).unwrap();
-        (p, out)
-    }
-
-    fn failed_with(p: &Pipeline, out: &RunOutcome, id: &str, why: &str) {
-        let t = &out.tasks[p.index[id]];
-        assert_eq!(t.fate, Fate::Failed, "{id}");
-        let error = t
-            .last
-            .as_ref()
-            .and_then(|r| r.error.as_deref())
-            .unwrap_or_default();
-        assert!(error.contains(why), "{id}: {error}");
-    }
-
-    #[test]
-    fn a_failed_commit_starts_nothing_it_held_and_undoes_the_successes_in_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        // Two workers: commit 1 holds the starts of a and c (nothing is left to line up: b
-        // needs a); commit 2 a's success and b's start, while c still runs; it fails.
-        let text = "[pipeline]\nworkers = 2\n\
-            [tasks.a]\ncommand = 'touch a.ran'\n\
-            [tasks.b]\ncommand = 'touch b.ran'\nrequires = ['a']\n\
-            [tasks.c]\ncommand = 'sleep 1 && touch c.ran'\n";
-        let (p, out) = run_failing(root, text, 2, 2);
+        let t = |id: &str| &out.tasks[p.index[id]];
+        let failed_with = |id: &str, why: &str| {
+            assert_eq!(t(id).fate, Fate::Failed, "{id}");
+            let error = t(id)
+                .last
+                .as_ref()
+                .and_then(|r| r.error.as_deref())
+                .unwrap_or_default();
+            assert!(error.contains(why), "{id}: {error}");
+        };
 
         assert!(root.join("a.ran").exists(), "a ran before the failed commit");
         failed_with(
-            &p,
-            &out,
             "a",
             "succeeded, but its marker could not be recorded: disk I/O error",
         );
@@ -987,47 +798,12 @@ mod tests {
             !root.join("b.ran").exists(),
             "b's start was in the failed commit: it must not run"
         );
-        failed_with(&p, &out, "b", "could not record the attempt: disk I/O error");
+        failed_with("b", "could not record the attempt: disk I/O error");
         assert!(
             root.join("c.ran").exists(),
             "c is independent and its commits succeed"
         );
-        assert_eq!(out.tasks[p.index["c"]].fate, Fate::Ran);
-    }
-
-    #[test]
-    fn an_attempt_lined_up_in_a_failed_commit_never_starts() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        // One worker: commit 1 holds a's start and lines up c (b needs a). When a ends, c
-        // starts at once; commit 2 holds a's success, c's start and b, lined up behind c; it
-        // fails. Then a's success is undone, so b is blocked and never runs; c runs on.
-        let text = "[pipeline]\nworkers = 1\n\
-            [tasks.a]\ncommand = 'touch a.ran'\n\
-            [tasks.b]\ncommand = 'touch b.ran'\nrequires = ['a']\n\
-            [tasks.c]\ncommand = 'touch c.ran'\n";
-        let (p, out) = run_failing(root, text, 1, 2);
-
-        failed_with(
-            &p,
-            &out,
-            "a",
-            "succeeded, but its marker could not be recorded: disk I/O error",
-        );
-        assert!(
-            !root.join("b.ran").exists(),
-            "b was lined up in the failed commit: it must not run"
-        );
-        assert_eq!(out.tasks[p.index["b"]].fate, Fate::Blocked(p.index["a"]));
-        assert_eq!(
-            out.tasks[p.index["b"]].attempts, 0,
-            "b's lined-up attempt does not count"
-        );
-        assert!(
-            root.join("c.ran").exists(),
-            "c was lined up in commit 1, which succeeded"
-        );
-        assert_eq!(out.tasks[p.index["c"]].fate, Fate::Ran);
+        assert_eq!(t("c").fate, Fate::Ran);
     }
 
     #[test]

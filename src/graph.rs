@@ -228,16 +228,6 @@ impl ReadyQueue {
         self.heap.pop().map(|(_, Reverse(t))| t)
     }
 
-    /// The task `pop` would return.
-    pub fn peek(&self) -> Option<usize> {
-        self.heap.peek().map(|&(_, Reverse(t))| t)
-    }
-
-    /// True if `a` comes out before `b`: higher priority, then declared earlier.
-    pub fn before(&self, a: usize, b: usize) -> bool {
-        (self.priority[a], Reverse(a)) > (self.priority[b], Reverse(b))
-    }
-
     /// Put back a task that was popped but could not start yet.
     pub fn push_back(&mut self, t: usize) {
         self.heap.push((self.priority[t], Reverse(t)));

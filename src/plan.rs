@@ -307,11 +307,6 @@ pub fn statuses(plan: &Plan, graph: &Graph, ids: &[&str], attempts: &[AttemptRow
         .collect();
     for a in attempts {
         if let Some(&t) = index.get(a.task.as_str()) {
-            // An attempt lined up by a live runner has not started: the task is still pending.
-            if a.state == AttemptState::Starting && process::same_process_alive(a.runner_pid, a.runner_start)
-            {
-                continue;
-            }
             out[t].attempts += 1;
             out[t].last = Some(a.clone());
         }
@@ -325,9 +320,7 @@ pub fn statuses(plan: &Plan, graph: &Graph, ids: &[&str], attempts: &[AttemptRow
                 AttemptState::Running if process::same_process_alive(last.runner_pid, last.runner_start) => {
                     TaskState::Running
                 }
-                AttemptState::Running | AttemptState::Starting | AttemptState::Interrupted => {
-                    TaskState::Interrupted
-                }
+                AttemptState::Running | AttemptState::Interrupted => TaskState::Interrupted,
                 AttemptState::Failed | AttemptState::Timeout => TaskState::Failed,
                 AttemptState::Success => TaskState::Pending,
             };

@@ -15,7 +15,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::process;
 use crate::project::{Locator, Project};
 use crate::report::{self, Reporter};
-use crate::state::{AttemptRow, AttemptState, Runner, State};
+use crate::state::{AttemptState, Runner, State};
 use crate::{attempt, exit};
 
 pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<i32> {
@@ -289,18 +289,12 @@ fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<(
                 while stops.join_next().await.is_some() {}
             });
         }
-        let (lined_up, ran): (Vec<&AttemptRow>, Vec<&AttemptRow>) =
-            stale.iter().partition(|a| a.state == AttemptState::Starting);
-        let ids = |rows: &[&AttemptRow]| rows.iter().map(|a| a.id).collect::<Vec<i64>>();
-        state.interrupt_attempts(&ids(&ran), "the runner died while the attempt ran")?;
-        state.interrupt_attempts(
-            &ids(&lined_up),
-            "the runner died as the attempt was about to start; it may not have started",
-        )?;
+        let ids: Vec<i64> = stale.iter().map(|a| a.id).collect();
+        state.interrupt_attempts(&ids, "the runner died while the attempt ran")?;
         eprintln!(
             "plumb: recorded {} attempt{} of a runner that died as interrupted",
-            stale.len(),
-            if stale.len() == 1 { "" } else { "s" }
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" }
         );
     }
     for run in state.running_runs(pipeline, key)? {
@@ -363,23 +357,6 @@ fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize) {
     }
 }
 
-impl Recorder<'_> {
-    /// An attempt's process starts.
-    fn started(&mut self, task: usize, attempt: u32) {
-        let p = self.instance.pipeline;
-        tracing::info!(
-            event = "task_started",
-            run_id = self.run_id,
-            pipeline = %p.name,
-            instance = %self.instance.key(),
-            task = %p.tasks[task].id,
-            attempt,
-            log = %self.logs[task].as_deref().unwrap_or(Path::new("")).display()
-        );
-        self.reporter.started(task, attempt);
-    }
-}
-
 impl Sink for Recorder<'_> {
     fn commit(&mut self) -> std::result::Result<(), String> {
         let committed = self.state.commit_batch().map_err(|e| e.to_string());
@@ -396,47 +373,24 @@ impl Sink for Recorder<'_> {
         let p = self.instance.pipeline;
         let key = self.instance.key();
         match event {
-            RunEvent::Starting {
-                task,
-                attempt,
-                log,
-                lined_up,
-            } => {
+            RunEvent::Starting { task, attempt, log } => {
                 self.state.begin_batch().map_err(|e| e.to_string())?;
-                let state = if lined_up {
-                    AttemptState::Starting
-                } else {
-                    AttemptState::Running
-                };
                 let id = self
                     .state
-                    .begin_attempt(self.run_id, &p.name, &key, &p.tasks[task].id, attempt, &log.to_string_lossy(), self.runner, state)
+                    .begin_attempt(self.run_id, &p.name, &key, &p.tasks[task].id, attempt, &log.to_string_lossy(), self.runner)
                     .map_err(|e| e.to_string())?;
                 self.rows[task] = Some(id);
                 self.logs[task] = Some(log.to_path_buf());
-                if !lined_up {
-                    self.started(task, attempt);
-                }
-            }
-            RunEvent::Launched {
-                task,
-                attempt,
-                group,
-            } => {
-                if let Some(id) = self.rows[task] {
-                    self.state.begin_batch().map_err(|e| e.to_string())?;
-                    self.state
-                        .launch_attempt(id, group)
-                        .map_err(|e| e.to_string())?;
-                }
-                self.started(task, attempt);
-            }
-            RunEvent::Withdrawn { task } => {
-                if let Some(id) = self.rows[task].take() {
-                    self.state.begin_batch().map_err(|e| e.to_string())?;
-                    self.state.withdraw_attempt(id).map_err(|e| e.to_string())?;
-                }
-                self.logs[task] = None;
+                tracing::info!(
+                    event = "task_started",
+                    run_id = self.run_id,
+                    pipeline = %p.name,
+                    instance = %key,
+                    task = %p.tasks[task].id,
+                    attempt,
+                    log = %log.display()
+                );
+                self.reporter.started(task, attempt);
             }
             RunEvent::Spawned { task, pgid, start } => {
                 if let Some(id) = self.rows[task] {

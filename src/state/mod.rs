@@ -132,15 +132,7 @@ const MIGRATIONS: &[&str] = &[
         ended_at   TEXT,
         PRIMARY KEY (pipeline, fire_time)
     ) WITHOUT ROWID;",
-    // 4: attempts lined up to start ('starting') are live too: a crashed runner's are found
-    // and closed like its running ones.
-    "DROP INDEX attempts_running;
-    CREATE INDEX attempts_live ON attempts(state) WHERE state IN ('running', 'starting');",
 ];
-
-/// The attempts whose runner may still be working on them. Written exactly as in the index
-/// `attempts_live`, so that SQLite uses it.
-const LIVE: &str = "state IN ('running', 'starting')";
 
 /// The error for writes into, or a commit of, a group commit SQLite already rolled back.
 fn rolled_back() -> rusqlite::Error {
@@ -172,8 +164,6 @@ pub struct Marker {
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptState {
-    /// Lined up to start when a worker frees up; the row exists before the process does.
-    Starting,
     Running,
     Success,
     Failed,
@@ -184,7 +174,6 @@ pub enum AttemptState {
 impl AttemptState {
     pub fn as_str(self) -> &'static str {
         match self {
-            AttemptState::Starting => "starting",
             AttemptState::Running => "running",
             AttemptState::Success => "success",
             AttemptState::Failed => "failed",
@@ -195,7 +184,6 @@ impl AttemptState {
 
     fn parse(s: &str) -> AttemptState {
         match s {
-            "starting" => AttemptState::Starting,
             "running" => AttemptState::Running,
             "success" => AttemptState::Success,
             "timeout" => AttemptState::Timeout,
@@ -459,12 +447,11 @@ impl State {
         attempt: u32,
         log_path: &str,
         runner: Runner,
-        state: AttemptState,
     ) -> Result<i64> {
         self.write(|tx| {
             tx.prepare_cached(
                 "INSERT INTO attempts (run_id, pipeline, instance, task, attempt, started_at, state, log_path, runner_pid, runner_start)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
             )?
             .execute(params![
                 run_id,
@@ -473,38 +460,11 @@ impl State {
                 task,
                 attempt,
                 now_rfc3339(),
-                state.as_str(),
                 log_path,
                 runner.pid,
                 runner.start as i64
             ])?;
             Ok(tx.last_insert_rowid())
-        })
-    }
-
-    /// A lined-up attempt started now, in this process group (if it got that far).
-    pub fn launch_attempt(&mut self, id: i64, group: Option<(u32, u64)>) -> Result<()> {
-        self.write(|tx| {
-            tx.prepare_cached(
-                "UPDATE attempts SET state = 'running', started_at = ?2, pgid = ?3, pgid_start = ?4
-                 WHERE id = ?1 AND state = 'starting'",
-            )?
-            .execute(params![
-                id,
-                now_rfc3339(),
-                group.map(|g| g.0),
-                group.map(|g| g.1 as i64)
-            ])?;
-            Ok(())
-        })
-    }
-
-    /// A lined-up attempt that did not start: it was never an attempt.
-    pub fn withdraw_attempt(&mut self, id: i64) -> Result<()> {
-        self.write(|tx| {
-            tx.prepare_cached("DELETE FROM attempts WHERE id = ?1 AND state = 'starting'")?
-                .execute([id])?;
-            Ok(())
         })
     }
 
@@ -659,10 +619,10 @@ impl State {
         })
     }
 
-    /// Attempts of an instance still recorded as running, or lined up to start.
+    /// Attempts of an instance still recorded as running.
     pub fn running_attempts(&self, pipeline: &str, instance: &str) -> Result<Vec<AttemptRow>> {
         self.attempts_where(
-            &format!("{LIVE} AND pipeline = ?1 AND instance = ?2"),
+            "state = 'running' AND pipeline = ?1 AND instance = ?2",
             params![pipeline, instance],
         )
     }
@@ -719,7 +679,7 @@ impl State {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    &format!("UPDATE attempts SET state = 'interrupted', ended_at = ?2, error = ?3 WHERE id = ?1 AND {LIVE}"),
+                    "UPDATE attempts SET state = 'interrupted', ended_at = ?2, error = ?3 WHERE id = ?1 AND state = 'running'",
                 )
                 .map_err(&err)?;
             let now = now_rfc3339();
@@ -819,9 +779,7 @@ mod tests {
             let mut s = State::open(dir.path()).unwrap();
             s.insert_run("r1", "p", "d=1", "{}", "2026-01-01T00:00:00Z", me, "plumb run p")
                 .unwrap();
-            let id = s
-                .begin_attempt("r1", "p", "d=1", "t", 1, "log", me, AttemptState::Running)
-                .unwrap();
+            let id = s.begin_attempt("r1", "p", "d=1", "t", 1, "log", me).unwrap();
             assert_eq!(s.running_attempts("p", "d=1").unwrap().len(), 1);
             let end = AttemptResult {
                 state: AttemptState::Success,

@@ -458,14 +458,6 @@ fn fail_fast_starts_nothing_after_the_first_failure() {
     assert_eq!(out.code, 1);
     assert_eq!(ran(&p), ["a"]);
     assert!(out.stdout.contains("2 not started"), "{}", out.stdout);
-    // b was lined up behind a; withdrawn, it left no attempt row.
-    let rows: i64 = p
-        .db()
-        .query_row("SELECT count(*) FROM attempts WHERE task != 'a'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(rows, 0);
     // Without it, the others run.
     p.file("ran.txt", "");
     assert_eq!(p.plumb(&["run", "f"]).code, 1);

@@ -12,7 +12,6 @@ mod cache;
 mod cli;
 mod engine;
 mod example;
-mod lineup;
 mod locks;
 mod scale;
 mod schedule;
