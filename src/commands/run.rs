@@ -238,7 +238,8 @@ fn exit_code(outcome: &RunOutcome) -> i32 {
 /// stop any process group its attempts left running, and record those attempts and the run as
 /// interrupted. Only then may the tasks start again, so two attempts of a task never overlap.
 fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<()> {
-    for run in state.running_runs(pipeline, key)? {
+    let dead = state.running_runs(pipeline, key)?;
+    for run in &dead {
         if process::same_process_alive(run.runner_pid, run.runner_start) && run.runner_pid != me.pid {
             return Err(Error::Io(format!(
                 "run {} of this instance is recorded as running in pid {}, which is alive but does not hold the lock; \
@@ -246,6 +247,10 @@ fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<(
                 run.run_id, run.runner_pid
             )));
         }
+    }
+    if dead.is_empty() {
+        // Attempts run only within a run, which stays recorded as running until they end.
+        return Ok(());
     }
     let stale = state.running_attempts(pipeline, key)?;
     if !stale.is_empty() {
@@ -297,7 +302,7 @@ fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<(
             if ids.len() == 1 { "" } else { "s" }
         );
     }
-    for run in state.running_runs(pipeline, key)? {
+    for run in dead {
         state.close_dead_run(&run.run_id)?;
     }
     Ok(())

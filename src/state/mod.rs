@@ -132,6 +132,10 @@ const MIGRATIONS: &[&str] = &[
         ended_at   TEXT,
         PRIMARY KEY (pipeline, fire_time)
     ) WITHOUT ROWID;",
+    // 4: no index of running attempts. It cost a page write per task (an entry added at the
+    // start, removed at the end), and only recovery after a crash looks for running attempts,
+    // by instance, which attempts_by_task serves.
+    "DROP INDEX attempts_running;",
 ];
 
 /// A run restarts the WAL from its beginning once it holds this many frames (64 MiB).
