@@ -492,7 +492,12 @@ impl State {
             Self::flush_groups(&mut self.pending_groups, &self.conn).map_err(&err)?;
             return f(&self.conn).map_err(&err);
         }
-        let tx = self.conn.transaction().map_err(&err)?;
+        // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (busy timeout)
+        // while another writer, such as a RESTART checkpoint, holds it.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
         Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
         let out = f(&tx).map_err(&err)?;
         tx.commit().map_err(&err)?;
@@ -506,8 +511,10 @@ impl State {
     pub fn begin_batch(&mut self) -> Result<()> {
         if !self.batch {
             // Cached statements: parsing BEGIN and COMMIT afresh cost as much as the inserts.
+            // IMMEDIATE takes the write lock here, waiting (busy timeout) if another writer
+            // holds it; a read first would make a later write fail at once instead.
             self.conn
-                .prepare_cached("BEGIN")
+                .prepare_cached("BEGIN IMMEDIATE")
                 .and_then(|mut s| s.execute([]))
                 .map_err(self.err())?;
             self.batch = true;
