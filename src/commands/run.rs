@@ -85,7 +85,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     let checkpoints = if to_run > 0 {
         Some(state.background_checkpoints()?)
     } else {
-        state.keep_wal_on_close()?;
+        state.keep_small_wal_on_close()?;
         None
     };
     let done_before = plan.states.iter().filter(|s| s.is_done()).count();

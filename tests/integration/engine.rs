@@ -126,6 +126,34 @@ fn resume_after_a_fix_runs_only_what_is_left_and_then_nothing() {
 }
 
 #[test]
+fn passes_with_nothing_to_run_keep_the_wal_small() {
+    let p = Project::new();
+    p.pipeline("w", "[tasks.a]\ncommand = 'true'\n");
+    assert_eq!(p.plumb(&["run", "w"]).code, 0);
+    let wal = || std::fs::metadata(p.path().join("state/plumb.db-wal")).map_or(0, |m| m.len());
+    // Each pass leaves its rows in the WAL until it passes 512 KiB; then one checkpoints it at
+    // close, and the WAL starts over.
+    let (mut largest, mut shrank, mut last) = (0, false, wal());
+    for _ in 0..80 {
+        let out = p.plumb(&["run", "w"]);
+        assert!(out.stdout.contains(": 1 done before"), "{}", out.stdout);
+        let now = wal();
+        largest = largest.max(now);
+        shrank |= now < last;
+        last = now;
+    }
+    assert!(shrank, "the WAL only grew, to {last} bytes");
+    assert!(largest < 640 << 10, "the WAL grew to {largest} bytes");
+    let runs: i64 = p
+        .db()
+        .query_row("SELECT count(*) FROM runs WHERE outcome = 'success'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(runs, 81);
+}
+
+#[test]
 fn summary_shows_the_tail_of_the_failed_log() {
     let p = Project::new();
     p.pipeline(
