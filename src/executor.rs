@@ -154,18 +154,29 @@ enum Timer {
     Sla(usize),
 }
 
+impl RunOutcome {
+    /// The outcome once nothing runs any more: a task still waiting to start (or to retry) did
+    /// not start, or was interrupted if a signal stopped it between attempts.
+    fn settled(mut tasks: Vec<TaskOutcome>, signal: Option<Signal>) -> RunOutcome {
+        for t in &mut tasks {
+            if matches!(t.fate, Fate::Pending | Fate::RetryWait) {
+                t.fate = if t.attempts > 0 && signal.is_some() {
+                    Fate::Interrupted
+                } else {
+                    Fate::NotStarted
+                };
+            }
+        }
+        RunOutcome { tasks, signal }
+    }
+}
+
 /// Run the plan's pending tasks. Blocks until every one has an outcome.
 pub fn execute(cfg: &RunConfig<'_>, sink: &mut dyn Sink) -> std::io::Result<RunOutcome> {
     if cfg.plan.to_run().next().is_none() {
         // Nothing to start or to wait for (every task done or out of scope): no runtime, whose
         // epoll, signal pipe and handlers were a few percent of a resume pass.
-        let mut tasks = initial_outcomes(cfg.plan);
-        for t in &mut tasks {
-            if t.fate == Fate::Pending {
-                t.fate = Fate::NotStarted;
-            }
-        }
-        return Ok(RunOutcome { tasks, signal: None });
+        return Ok(RunOutcome::settled(initial_outcomes(cfg.plan), None));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -280,19 +291,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
             }
         }
-        for t in &mut self.tasks {
-            if matches!(t.fate, Fate::Pending | Fate::RetryWait) {
-                t.fate = if t.attempts > 0 && self.stopping.is_some() {
-                    Fate::Interrupted
-                } else {
-                    Fate::NotStarted
-                };
-            }
-        }
-        Ok(RunOutcome {
-            tasks: self.tasks,
-            signal: self.stopping,
-        })
+        Ok(RunOutcome::settled(self.tasks, self.stopping))
     }
 
     /// `--fail-fast` after a failure: start nothing new.

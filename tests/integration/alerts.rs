@@ -73,13 +73,7 @@ fn a_run_with_two_failed_tasks_sends_exactly_one_email_naming_both() {
         body.contains("\nhost:    ") && body.contains("\nrun:     ") && body.contains("\nended:   "),
         "{body}"
     );
-    let sent: i64 = p
-        .db()
-        .query_row("SELECT COUNT(*) FROM alerts WHERE status = 'sent'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(sent, 1);
+    assert_eq!(p.count("SELECT COUNT(*) FROM alerts WHERE status = 'sent'"), 1);
 }
 
 #[test]
@@ -91,11 +85,7 @@ fn nothing_is_sent_for_a_successful_run_by_default() {
         "[alerts]\nemail = ['oncall@example.com']\n[tasks.a]\ncommand = 'true'\n",
     );
     assert_eq!(with_smtp(&p, server.port, &["run", "ok"]).code, 0);
-    let n: i64 = p
-        .db()
-        .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(p.count("SELECT COUNT(*) FROM alerts"), 0);
     assert!(server.mails().is_empty());
 }
 

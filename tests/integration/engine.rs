@@ -144,13 +144,7 @@ fn passes_with_nothing_to_run_keep_the_wal_small() {
     }
     assert!(shrank, "the WAL only grew, to {last} bytes");
     assert!(largest < 640 << 10, "the WAL grew to {largest} bytes");
-    let runs: i64 = p
-        .db()
-        .query_row("SELECT count(*) FROM runs WHERE outcome = 'success'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(runs, 81);
+    assert_eq!(p.count("SELECT COUNT(*) FROM runs WHERE outcome = 'success'"), 81);
 }
 
 #[test]

@@ -152,12 +152,7 @@ fn restarted_scheduler_neither_fires_twice_nor_misses_a_minute_and_catchup_polic
     );
 
     // Each fire ran `plumb run` for the instance of its logical day; only the first did work.
-    let runs: i64 = p
-        .db()
-        .query_row("SELECT COUNT(*) FROM runs WHERE pipeline = 'all'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let runs = p.count("SELECT COUNT(*) FROM runs WHERE pipeline = 'all'");
     // The last fire may have been stopped by the test before its run was recorded.
     assert!(runs == 7 || runs == 8, "{runs} runs");
     assert_eq!(p.lines("fired-all.txt"), ["2026-01-01T00:01:00+00:00"]);

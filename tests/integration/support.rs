@@ -82,6 +82,13 @@ impl Project {
         rusqlite::Connection::open(self.path().join("state/plumb.db")).expect("open state db")
     }
 
+    /// The number a `SELECT COUNT(*) ...` on the state database returns.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Task ids with a marker in the state.
     pub fn markers(&self, pipeline: &str) -> Vec<String> {
         let db = self.db();

@@ -166,28 +166,13 @@ fn sigkill_at_random_moments_never_loses_a_marker_or_overlaps_attempts() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
-    let running: i64 = p
-        .db()
-        .query_row("SELECT COUNT(*) FROM attempts WHERE state = 'running'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let running = p.count("SELECT COUNT(*) FROM attempts WHERE state = 'running'");
     assert_eq!(
         running, 0,
         "every attempt of a dead runner is recorded as interrupted"
     );
-    let attempts: i64 = p
-        .db()
-        .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
-        .unwrap();
-    let interrupted: i64 = p
-        .db()
-        .query_row(
-            "SELECT COUNT(*) FROM attempts WHERE state = 'interrupted'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let attempts = p.count("SELECT COUNT(*) FROM attempts");
+    let interrupted = p.count("SELECT COUNT(*) FROM attempts WHERE state = 'interrupted'");
     eprintln!(
         "torture: {} kills over {round} rounds of 200 tasks: {attempts} attempts ({interrupted} interrupted), no overlap, no marker lost or rerun, integrity ok",
         snapshots.len()
