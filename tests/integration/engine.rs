@@ -148,6 +148,37 @@ fn passes_with_nothing_to_run_keep_the_wal_small() {
 }
 
 #[test]
+fn a_version_3_state_is_migrated_and_keeps_its_markers() {
+    let p = Project::new();
+    p.file("b.fail", "");
+    p.pipeline("m", "[tasks.a]\ncommand = 'echo a >> ran.txt'\n[tasks.b]\ncommand = 'test ! -e b.fail && echo b >> ran.txt'\nrequires = ['a']\n");
+    assert_eq!(p.plumb(&["run", "m"]).code, 1);
+    // Version 3 is version 4 with the index of running attempts.
+    {
+        let db = p.db();
+        db.execute_batch(
+            "CREATE INDEX attempts_running ON attempts(state) WHERE state = 'running'; PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    std::fs::remove_file(p.path().join("b.fail")).unwrap();
+    let out = p.plumb(&["run", "m"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("2 tasks: 1 done before, 1 ran"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(p.lines("ran.txt"), ["a", "b"]);
+    let version: i64 = p.db().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(
+        p.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'attempts_running'"),
+        0
+    );
+}
+
+#[test]
 fn summary_shows_the_tail_of_the_failed_log() {
     let p = Project::new();
     p.pipeline(
