@@ -368,6 +368,8 @@ impl State {
         Ok(n)
     }
 
+    /// Record a run's start. False when `run_id` is taken: ids are drawn from a second and a
+    /// 16-bit salt, so two runs started in the same second can draw the same one.
     #[allow(clippy::too_many_arguments)]
     pub fn insert_run(
         &self,
@@ -378,11 +380,13 @@ impl State {
         started_at: &str,
         runner: Runner,
         resume: &str,
-    ) -> Result<()> {
-        self.conn
+    ) -> Result<bool> {
+        let inserted = self
+            .conn
             .execute(
                 "INSERT INTO runs (run_id, pipeline, instance, params, started_at, outcome, host, runner_pid, runner_start, resume)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)
+                 ON CONFLICT (run_id) DO NOTHING",
                 params![
                     run_id,
                     pipeline,
@@ -396,7 +400,7 @@ impl State {
                 ],
             )
             .map_err(self.err())?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     /// Record a run's end, and queue the alerts it causes, in one transaction.
@@ -858,6 +862,27 @@ mod tests {
         assert_eq!(m["t"].fingerprint, "fp");
         assert!(s.running_attempts("p", "d=1").unwrap().is_empty());
         assert!(s.markers("p", "d=2", 4).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_taken_run_id_is_refused_and_the_first_run_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = with_run(dir.path(), "d=1");
+        let again = s.insert_run("r1", "q", "d=2", "{}", "2026-01-02T00:00:00Z", ME, "plumb run q");
+        assert!(!again.unwrap());
+        let kept: (String, String) = s
+            .conn
+            .query_row(
+                "SELECT pipeline, instance FROM runs WHERE run_id = 'r1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, ("p".to_string(), "d=1".to_string()));
+        assert!(
+            s.insert_run("r2", "q", "d=2", "{}", "2026-01-02T00:00:00Z", ME, "x")
+                .unwrap()
+        );
     }
 
     /// The WAL's salt (bytes 16..24 of its header) changes each time it starts over.

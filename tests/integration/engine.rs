@@ -136,7 +136,7 @@ fn passes_with_nothing_to_run_keep_the_wal_small() {
     let (mut largest, mut shrank, mut last) = (0, false, wal());
     for _ in 0..80 {
         let out = p.plumb(&["run", "w"]);
-        assert!(out.stdout.contains(": 1 done before"), "{}", out.stdout);
+        assert!(out.stdout.contains(": 1 done before"), "{}", out.all());
         let now = wal();
         largest = largest.max(now);
         shrank |= now < last;
@@ -145,6 +145,57 @@ fn passes_with_nothing_to_run_keep_the_wal_small() {
     assert!(shrank, "the WAL only grew, to {last} bytes");
     assert!(largest < 640 << 10, "the WAL grew to {largest} bytes");
     assert_eq!(p.count("SELECT COUNT(*) FROM runs WHERE outcome = 'success'"), 81);
+}
+
+/// A run id is a second and a 16-bit salt, so two runs in one second can draw the same one
+/// (2 passes of 3,000 did, before a taken id was drawn again). With every id of the next three
+/// seconds taken, a run must still start, under an id from a later second.
+#[test]
+fn a_run_whose_id_is_taken_draws_another() {
+    let p = Project::new();
+    p.pipeline("w", "[tasks.a]\ncommand = 'true'\n");
+    assert_eq!(p.plumb(&["run", "w"]).code, 0);
+    let now = chrono::Utc::now();
+    let seconds: Vec<String> = (0..3)
+        .map(|s| {
+            (now + chrono::Duration::seconds(s))
+                .format("%Y%m%dT%H%M%SZ")
+                .to_string()
+        })
+        .collect();
+    {
+        let mut db = p.db();
+        let tx = db.transaction().unwrap();
+        let mut insert = tx
+            .prepare(
+                "INSERT OR IGNORE INTO runs (run_id, pipeline, instance, params, started_at, ended_at, outcome, host, runner_pid, runner_start)
+                 VALUES (?1, 'other', '', '{}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 'success', 'h', 1, 1)",
+            )
+            .unwrap();
+        for second in &seconds {
+            for salt in 0..=0xffff {
+                insert.execute([format!("{second}-{salt:04x}")]).unwrap();
+            }
+        }
+        drop(insert);
+        tx.commit().unwrap();
+    }
+    assert!(
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string() <= seconds[2],
+        "filling took too long"
+    );
+    let out = p.plumb(&["run", "w"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let id: String = p
+        .db()
+        .query_row(
+            "SELECT run_id FROM runs WHERE pipeline = 'w' ORDER BY rowid DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(id[..16] > *seconds[2], "{id}");
+    assert!(out.stdout.contains(&format!("run {id}: ")), "{}", out.stdout);
 }
 
 #[test]
