@@ -35,6 +35,9 @@ pub const BUILTINS: &[&str] = &["pipeline", "task", "run_id", "attempt", "schedu
 /// Events an alert can be sent for.
 pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery"];
 
+/// Task ids to their indices.
+pub type TaskIndex = rustc_hash::FxHashMap<String, usize>;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Pipeline {
     pub name: String,
@@ -55,7 +58,8 @@ pub struct Pipeline {
     pub defs: Vec<TaskDef>,
     /// Expanded tasks in declaration order; indices are the graph's node ids.
     pub tasks: Vec<Task>,
-    pub index: HashMap<String, usize>,
+    /// Task id to index.
+    pub index: TaskIndex,
     pub graph: Graph,
 }
 
@@ -372,7 +376,7 @@ impl Builder<'_> {
         let param_names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
         let mut defs = Vec::with_capacity(file.tasks.len());
         let mut tasks: Vec<Task> = Vec::with_capacity(file.tasks.len());
-        let mut index: HashMap<String, usize> = HashMap::with_capacity(file.tasks.len());
+        let mut index = TaskIndex::with_capacity_and_hasher(file.tasks.len(), Default::default());
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::with_capacity(file.tasks.len());
         let mut def_spans = Vec::with_capacity(file.tasks.len());
         // Each section is dropped once its definition is built.

@@ -312,7 +312,7 @@ impl Builder<'_> {
         &mut self,
         tasks: &[Task],
         defs: &[(Range<usize>, Vec<Spanned<String>>)],
-        index: &HashMap<String, usize>,
+        index: &super::TaskIndex,
         by_name: &HashMap<String, Vec<usize>>,
     ) -> Vec<Vec<(usize, Range<usize>)>> {
         let mut out = Vec::with_capacity(tasks.len());

@@ -10,7 +10,6 @@
 //!
 //! The schema is versioned with `PRAGMA user_version`; migrations are append-only.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -171,6 +170,9 @@ pub struct Marker {
     pub fingerprint: String,
 }
 
+/// An instance's markers by task id.
+pub type Markers = rustc_hash::FxHashMap<String, Marker>;
+
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptState {
@@ -326,27 +328,24 @@ impl State {
         Ok(())
     }
 
-    /// The markers of an instance. `tasks`, the pipeline's task count, sizes the map up front:
-    /// growing it by doubling re-hashed and touched fresh memory, a few percent of a resume pass.
-    pub fn markers(&self, pipeline: &str, instance: &str, tasks: usize) -> Result<HashMap<String, Marker>> {
+    /// The markers of an instance, by task id. `tasks`, the pipeline's task count, sizes the
+    /// map up front: growing it by doubling re-hashed and touched fresh memory.
+    pub fn markers(&self, pipeline: &str, instance: &str, tasks: usize) -> Result<Markers> {
+        let err = self.err();
         let mut stmt = self
             .conn
             .prepare_cached("SELECT task, fingerprint FROM markers WHERE pipeline = ?1 AND instance = ?2")
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![pipeline, instance], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Marker {
-                        fingerprint: r.get(1)?,
-                    },
-                ))
-            })
-            .map_err(self.err())?;
-        let mut markers = HashMap::with_capacity(tasks);
-        for row in rows {
-            let (task, marker) = row.map_err(self.err())?;
-            markers.insert(task, marker);
+            .map_err(&err)?;
+        let mut rows = stmt.query(params![pipeline, instance]).map_err(&err)?;
+        let mut markers = Markers::with_capacity_and_hasher(tasks, Default::default());
+        while let Some(row) = rows.next().map_err(&err)? {
+            let task: String = row.get(0).map_err(&err)?;
+            markers.insert(
+                task,
+                Marker {
+                    fingerprint: row.get(1).map_err(&err)?,
+                },
+            );
         }
         Ok(markers)
     }
