@@ -231,9 +231,9 @@ enum Need {
 const LIST_AT: usize = 64;
 
 /// Whether each of `paths` exists, as [`Path::exists`] says (following symlinks). A directory
-/// holding many of them is listed once instead: on this machine a stat costs 2-3 us, so the
+/// holding many of them is listed once instead: on this machine a stat costs 2-5 us, so the
 /// 10,000 outputs of a finished 10,000-task run took 12 ms of a resume pass on two cores,
-/// while listing their directory takes about 2 ms. A symlink found in a listing is still
+/// while listing their directory takes 2-6 ms. A symlink found in a listing is still
 /// stat-ed, so a dangling one does not count as existing.
 ///
 /// Paths are grouped by their directory's bytes and the listing's names are matched without
@@ -244,13 +244,13 @@ pub fn existing(paths: &[&Path]) -> Vec<bool> {
     use nix::fcntl::OFlag;
     use nix::sys::stat::Mode;
 
-    // (directory, indices of the paths in it), and where each directory is in that list.
-    let mut groups: Vec<(&[u8], Vec<usize>)> = Vec::new();
+    let mut groups: Vec<DirGroup<'_>> = Vec::new();
+    // Where each directory is in `groups`.
     let mut group_of: FxHashMap<&[u8], usize> = FxHashMap::default();
     let mut single = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         match split_dir(path) {
-            Some((dir, _)) => {
+            Some((dir, name)) => {
                 // Outputs of one directory mostly come one after another.
                 let g = match groups.last() {
                     Some((last, _)) if *last == dir => groups.len() - 1,
@@ -259,7 +259,7 @@ pub fn existing(paths: &[&Path]) -> Vec<bool> {
                         groups.len() - 1
                     }),
                 };
-                groups[g].1.push(i);
+                groups[g].1.push((i, name));
             }
             None => single.push(i),
         }
@@ -267,7 +267,7 @@ pub fn existing(paths: &[&Path]) -> Vec<bool> {
     let mut out = vec![false; paths.len()];
     for (dir, idx) in groups {
         if idx.len() < LIST_AT {
-            single.extend(idx);
+            single.extend(idx.iter().map(|&(i, _)| i));
             continue;
         }
         // The first of the paths with each name; `first[k]` for the k-th path of the group.
@@ -276,11 +276,7 @@ pub fn existing(paths: &[&Path]) -> Vec<bool> {
         let first: Vec<usize> = idx
             .iter()
             .enumerate()
-            .map(|(k, &i)| {
-                *wanted
-                    .entry(split_dir(paths[i]).expect("grouped above").1)
-                    .or_insert(k)
-            })
+            .map(|(k, &(_, name))| *wanted.entry(name).or_insert(k))
             .collect();
         // 0: not listed, 1: listed, 2: listed but a symlink or of unknown type (stat it).
         let mut found = vec![0u8; idx.len()];
@@ -302,10 +298,10 @@ pub fn existing(paths: &[&Path]) -> Vec<bool> {
             Ok(())
         });
         if listed.is_err() {
-            single.extend(idx);
+            single.extend(idx.iter().map(|&(i, _)| i));
             continue;
         }
-        for (k, &i) in idx.iter().enumerate() {
+        for (k, &(i, _)) in idx.iter().enumerate() {
             out[i] = match found[first[k]] {
                 0 => false,
                 1 => true,
@@ -318,6 +314,9 @@ pub fn existing(paths: &[&Path]) -> Vec<bool> {
     }
     out
 }
+
+/// A directory, and the index and name of each path asked about in it.
+type DirGroup<'a> = (&'a [u8], Vec<(usize, &'a [u8])>);
 
 /// A path's directory and last component, by bytes, when the last component is a plain name
 /// (not `.`, `..`, nor followed by a slash) and the directory is not empty or the root.

@@ -367,8 +367,8 @@ impl State {
         Ok(n)
     }
 
-    /// Record a run's start. False when `run_id` is taken: ids are drawn from a second and a
-    /// 16-bit salt, so two runs started in the same second can draw the same one.
+    /// Record a run's start. False, with nothing written, when `run_id` is taken already: the
+    /// caller draws another.
     #[allow(clippy::too_many_arguments)]
     pub fn insert_run(
         &self,
