@@ -89,7 +89,9 @@ def setup_ninja(d, tasks):
 
 
 def setup_make(d, tasks):
-    lines = [f"all: out/{tasks[-1][0]}", ""]
+    # `all` names every task: a lattice's last task needs only 4,375 of the 5,000, and make
+    # builds only what its goal needs.
+    lines = ["all:" + "".join(f" out/{tid}" for tid, _ in tasks), ""]
     for tid, deps in tasks:
         lines.append(f"out/{tid}:" + "".join(f" out/{x}" for x in deps))
         lines.append(f"\ttrue && touch $@")
@@ -116,7 +118,7 @@ def setup_luigi(d, tasks):
         "    def run(self):\n"
         "        subprocess.run('true && touch out/' + self.id, shell=True, check=True)\n"
         "if __name__ == '__main__':\n"
-        f"    ok = luigi.build([T(id={tasks[-1][0]!r})], workers=2, local_scheduler=True, log_level='WARNING')\n"
+        "    ok = luigi.build([T(id=x) for x in DEPS], workers=2, local_scheduler=True, log_level='WARNING')\n"
         "    raise SystemExit(0 if ok else 1)\n"
     )
     return [str(VENV / "bin" / "python"), "graph.py"]
@@ -185,6 +187,9 @@ def measure_graph(kind, tasks, runners, runs, base):
             if res is None:
                 skipped.add(r)
                 continue
+            made = len(os.listdir(d / "out"))
+            if made != len(tasks):
+                raise SystemExit(f"{r} made {made} of the {len(tasks)} outputs in {d}: it did not run the whole graph")
             samples[r].append(res)
     stats = {}
     for r in runners:
