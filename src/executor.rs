@@ -216,12 +216,29 @@ struct Dispatcher<'a, 's> {
     failed_any: bool,
     stopping: Option<Signal>,
     events_tx: mpsc::UnboundedSender<AttemptEvent>,
-    stop_tx: watch::Sender<Stop>,
-    /// Attempts recorded since the last commit: their processes start once it is durable.
-    to_spawn: Vec<AttemptSpec>,
-    /// Successes recorded since the last commit (their markers are in it).
+    /// Each running attempt's stop channel, by task.
+    stops: Vec<Option<watch::Sender<Stop>>>,
+    /// When the first record of the open batch (not yet committed) was made.
+    batch_since: Option<Instant>,
+    /// The open batch holds something that should not wait: a failure, a retry, an alert, an
+    /// external input's news, a signal.
+    urgent: bool,
+    /// Attempts started in the open batch: their rows are not durable yet.
+    started: Vec<usize>,
+    /// Successes whose markers are in the open batch: their dependents wait for its commit.
     committing: Vec<usize>,
+    /// Attempts stopped because the batch that recorded their start failed to commit: why.
+    unrecorded: Vec<Option<String>>,
+    /// Every task has the same priority, so a dependent waiting for a commit is never owed a
+    /// worker before a task that is ready now.
+    flat_priority: bool,
+    /// Attempts were queued since the dispatcher last yielded to them.
+    queued: bool,
 }
+
+/// The longest a record waits for its commit while the run goes on: a runner killed outright
+/// loses at most this much (successes then run again, as everything not done does).
+pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
 impl<'a, 's> Dispatcher<'a, 's> {
     fn new(cfg: &'a RunConfig<'a>, sink: &'s mut dyn Sink) -> Self {
@@ -235,7 +252,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             |t| (p.def(t).priority, t),
         );
         let (events_tx, _) = mpsc::unbounded_channel();
-        let (stop_tx, _) = watch::channel(Stop::No);
+        let flat_priority = (0..n).all(|t| p.def(t).priority == p.def(0).priority);
         Dispatcher {
             cfg,
             sink,
@@ -250,9 +267,14 @@ impl<'a, 's> Dispatcher<'a, 's> {
             failed_any: false,
             stopping: None,
             events_tx,
-            stop_tx,
-            to_spawn: Vec::new(),
+            stops: (0..n).map(|_| None).collect(),
+            batch_since: None,
+            urgent: false,
+            started: Vec::new(),
             committing: Vec::new(),
+            unrecorded: vec![None; n],
+            flat_priority,
+            queued: false,
         }
     }
 
@@ -263,8 +285,14 @@ impl<'a, 's> Dispatcher<'a, 's> {
         let mut sigterm = signal(SignalKind::terminate())?;
         loop {
             self.dispatch();
-            // A failed commit fails what it held and may free workers: dispatch again.
-            while !self.commit() {
+            while self.commit_due() {
+                if std::mem::take(&mut self.queued) {
+                    // Let the attempts just queued start their processes first: their rows
+                    // go into this commit all the same.
+                    tokio::task::yield_now().await;
+                }
+                self.commit();
+                // The commit released dependents, or its failure freed workers.
                 self.dispatch();
             }
             // SLA timers alone never keep a run alive.
@@ -278,6 +306,8 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 break;
             }
             let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
+            let commit_at = self.batch_since.map(|since| since + COMMIT_EVERY);
+            self.queued = false;
             tokio::select! {
                 Some(ev) = rx.recv() => {
                     // Everything that has happened goes into one commit.
@@ -287,6 +317,8 @@ impl<'a, 's> Dispatcher<'a, 's> {
                     }
                 }
                 _ = sleep_until_opt(next_timer) => self.on_timer(),
+                // The open batch is due: `commit_due` says so now.
+                _ = sleep_until_opt(commit_at) => {}
                 _ = sigint.recv() => self.on_signal(Signal::SIGINT),
                 _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
             }
@@ -333,14 +365,14 @@ impl<'a, 's> Dispatcher<'a, 's> {
     fn start_input(&mut self, t: usize) {
         let def = self.cfg.instance.pipeline.def(t);
         if self.outputs_exist(t) {
-            let _ = self.sink.event(RunEvent::InputArrived { task: t });
+            let _ = self.record(RunEvent::InputArrived { task: t });
             self.tasks[t].fate = Fate::Arrived;
             self.ready.complete(&self.cfg.instance.pipeline.graph, t);
             return;
         }
         match def.wait {
             Some(wait) => {
-                let _ = self.sink.event(RunEvent::InputWaiting { task: t, wait });
+                let _ = self.record(RunEvent::InputWaiting { task: t, wait });
                 self.tasks[t].fate = Fate::Running;
                 self.poll_deadline[t] = Some(Instant::now() + wait);
                 self.timers
@@ -364,7 +396,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
         for &d in &waiting {
             self.tasks[d].fate = Fate::Waiting(t);
         }
-        let _ = self.sink.event(RunEvent::InputMissing {
+        let _ = self.record(RunEvent::InputMissing {
             task: t,
             waiting: &waiting,
         });
@@ -433,7 +465,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
         };
-        if let Err(e) = self.sink.event(RunEvent::Starting {
+        if let Err(e) = self.record(RunEvent::Starting {
             task: t,
             attempt,
             log: &log,
@@ -451,25 +483,58 @@ impl<'a, 's> Dispatcher<'a, 's> {
             self.fail(t, result);
             return;
         }
-        self.to_spawn.push(spec);
+        let (stop_tx, stop_rx) = watch::channel(self.stopping.map_or(Stop::No, |_| Stop::Terminate));
+        self.stops[t] = Some(stop_tx);
+        tokio::spawn(attempt::run(spec, self.events_tx.clone(), stop_rx));
+        self.started.push(t);
+        self.queued = true;
     }
 
-    /// Commit what this wake-up recorded, then start the attempts it recorded; false if the
-    /// commit failed. Then none of it counts: those attempts fail without running, and the
-    /// successes whose markers it held fail too (they run again next time), blocking their
-    /// dependents.
-    fn commit(&mut self) -> bool {
+    /// Hand an event to the sink, into the open batch.
+    fn record(&mut self, event: RunEvent<'_>) -> Result<(), String> {
+        let routine = matches!(
+            event,
+            RunEvent::Starting { .. }
+                | RunEvent::Spawned { .. }
+                | RunEvent::Finished {
+                    fingerprint: Some(_),
+                    ..
+                }
+        );
+        self.urgent |= !routine;
+        self.batch_since.get_or_insert_with(Instant::now);
+        self.sink.event(event)
+    }
+
+    /// Whether the open batch must be committed now. Attempts start before their rows are
+    /// committed (recovery finds their processes by `PLUMB_RUN_ID`), so a commit is needed only
+    /// when something waits for it: dependents of a success when no other task is ready (or
+    /// when priorities differ), news that should not wait, the end of the run, or the batch
+    /// turning `COMMIT_EVERY` old.
+    fn commit_due(&self) -> bool {
+        let Some(since) = self.batch_since else {
+            return false;
+        };
+        self.urgent
+            || self.stopping.is_some()
+            || self.running == 0
+            || (!self.committing.is_empty() && (self.ready.is_empty() || !self.flat_priority))
+            || since.elapsed() >= COMMIT_EVERY
+    }
+
+    /// Commit the open batch. Then the dependents of the successes in it may start. If the commit
+    /// failed, none of it counts: its successes fail (they run again next time), blocking their
+    /// dependents, and the attempts it started are stopped and fail, for they have no row.
+    fn commit(&mut self) {
+        self.batch_since = None;
+        self.urgent = false;
         match self.sink.commit() {
             Ok(()) => {
-                self.committing.clear();
-                for spec in self.to_spawn.drain(..) {
-                    tokio::spawn(attempt::run(
-                        spec,
-                        self.events_tx.clone(),
-                        self.stop_tx.subscribe(),
-                    ));
+                self.started.clear();
+                let graph = &self.cfg.instance.pipeline.graph;
+                for t in self.committing.drain(..) {
+                    self.ready.complete(graph, t);
                 }
-                true
             }
             Err(e) => {
                 for t in std::mem::take(&mut self.committing) {
@@ -481,21 +546,16 @@ impl<'a, 's> Dispatcher<'a, 's> {
                     };
                     self.fail(t, failed);
                 }
-                for spec in std::mem::take(&mut self.to_spawn) {
-                    self.running -= 1;
-                    self.release(spec.task);
-                    let result = AttemptResult {
-                        state: AttemptState::Failed,
-                        exit_code: None,
-                        signal: None,
-                        duration: Duration::ZERO,
-                        error: Some(format!("could not record the attempt: {e}")),
-                    };
-                    self.fail(spec.task, result);
+                for t in std::mem::take(&mut self.started) {
+                    if let Some(stop) = &self.stops[t] {
+                        self.unrecorded[t] = Some(e.clone());
+                        let _ = stop.send(Stop::Terminate);
+                    }
                 }
                 // Best effort: record those failures.
                 let _ = self.sink.commit();
-                false
+                self.batch_since = None;
+                self.urgent = false;
             }
         }
     }
@@ -529,12 +589,22 @@ impl<'a, 's> Dispatcher<'a, 's> {
     fn on_attempt_event(&mut self, ev: AttemptEvent) {
         match ev {
             AttemptEvent::Spawned { task, pgid, start } => {
-                let _ = self.sink.event(RunEvent::Spawned { task, pgid, start });
+                let _ = self.record(RunEvent::Spawned { task, pgid, start });
             }
             AttemptEvent::Finished { task, result } => {
                 self.running -= 1;
+                self.stops[task] = None;
                 self.release(task);
-                self.finished(task, result);
+                if let Some(e) = self.unrecorded[task].take() {
+                    let failed = AttemptResult {
+                        state: AttemptState::Failed,
+                        error: Some(format!("could not record the attempt: {e}")),
+                        ..result
+                    };
+                    self.fail(task, failed);
+                } else {
+                    self.finished(task, result);
+                }
             }
         }
     }
@@ -542,8 +612,9 @@ impl<'a, 's> Dispatcher<'a, 's> {
     fn finished(&mut self, t: usize, result: AttemptResult) {
         let attempt = self.tasks[t].attempts;
         if result.state == AttemptState::Success {
-            let fp = &self.cfg.plan.fingerprints[t];
-            let recorded = self.sink.event(RunEvent::Finished {
+            let cfg = self.cfg;
+            let fp = &cfg.plan.fingerprints[t];
+            let recorded = self.record(RunEvent::Finished {
                 task: t,
                 attempt,
                 result: &result,
@@ -555,7 +626,6 @@ impl<'a, 's> Dispatcher<'a, 's> {
                     self.tasks[t].fate = Fate::Ran;
                     self.tasks[t].last = Some(result);
                     self.committing.push(t);
-                    self.ready.complete(&self.cfg.instance.pipeline.graph, t);
                 }
                 Err(e) => {
                     let failed = AttemptResult {
@@ -575,7 +645,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             && !self.halted();
         if may_retry {
             let delay = backoff(def.retry_delay, def.max_retry_delay, attempt);
-            let _ = self.sink.event(RunEvent::Finished {
+            let _ = self.record(RunEvent::Finished {
                 task: t,
                 attempt,
                 result: &result,
@@ -589,7 +659,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             return;
         }
         if result.state == AttemptState::Interrupted {
-            let _ = self.sink.event(RunEvent::Finished {
+            let _ = self.record(RunEvent::Finished {
                 task: t,
                 attempt,
                 result: &result,
@@ -606,7 +676,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
     /// `t` failed for good: record it and block everything downstream.
     fn fail(&mut self, t: usize, result: AttemptResult) {
         let attempt = self.tasks[t].attempts;
-        let _ = self.sink.event(RunEvent::Finished {
+        let _ = self.record(RunEvent::Finished {
             task: t,
             attempt,
             result: &result,
@@ -629,7 +699,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             self.tasks[d].fate = Fate::Blocked(t);
         }
         if !blocked.is_empty() {
-            let _ = self.sink.event(RunEvent::Blocked {
+            let _ = self.record(RunEvent::Blocked {
                 failed: t,
                 blocked: &blocked,
             });
@@ -659,12 +729,12 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 Timer::Sla(t) => {
                     if matches!(self.tasks[t].fate, Fate::Running | Fate::RetryWait) {
                         let running_for = self.first_start[t].map(|s| s.elapsed()).unwrap_or_default();
-                        let _ = self.sink.event(RunEvent::SlaMissed { task: t, running_for });
+                        let _ = self.record(RunEvent::SlaMissed { task: t, running_for });
                     }
                 }
                 Timer::Poll(t) => {
                     if self.outputs_exist(t) {
-                        let _ = self.sink.event(RunEvent::InputArrived { task: t });
+                        let _ = self.record(RunEvent::InputArrived { task: t });
                         self.tasks[t].fate = Fate::Arrived;
                         self.ready.complete(&self.cfg.instance.pipeline.graph, t);
                     } else if self.stopping.is_some() || self.poll_deadline[t].is_some_and(|d| now >= d) {
@@ -684,8 +754,10 @@ impl<'a, 's> Dispatcher<'a, 's> {
         if !hard {
             self.stopping = Some(sig);
         }
-        let _ = self.sink.event(RunEvent::Stopping { signal: sig, hard });
-        let _ = self.stop_tx.send(if hard { Stop::Kill } else { Stop::Terminate });
+        let _ = self.record(RunEvent::Stopping { signal: sig, hard });
+        for stop in self.stops.iter().flatten() {
+            let _ = stop.send(if hard { Stop::Kill } else { Stop::Terminate });
+        }
         // Nothing waits any longer: backoffs end as failures, inputs as missing.
         let pending: Vec<Timer> = self.timers.drain().map(|Reverse((_, t))| t).collect();
         for timer in pending {
@@ -758,15 +830,18 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_commit_starts_nothing_it_held_and_undoes_the_successes_in_it() {
+    fn a_failed_commit_undoes_the_successes_in_it_and_stops_the_attempts_it_started() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        // One worker: commit 1 holds a's start; commit 2 a's success and b's start (b is
-        // declared before c, so it is picked first); it fails.
+        // One worker. a succeeds; b needs a, so it waits for the commit of a's marker; c is
+        // ready, so it starts at once and the commit waits for COMMIT_EVERY. That commit (a's
+        // start and marker, c's start) fails: a fails, b is blocked and never runs, c is
+        // stopped. d starts after it, in commits that succeed.
         let text = "[pipeline]\nworkers = 1\n\
             [tasks.a]\ncommand = 'touch a.ran'\n\
             [tasks.b]\ncommand = 'touch b.ran'\nrequires = ['a']\n\
-            [tasks.c]\ncommand = 'touch c.ran'\n";
+            [tasks.c]\ncommand = 'sleep 5; touch c.ran'\n\
+            [tasks.d]\ncommand = 'touch d.ran'\n";
         let p = Pipeline::from_text(
             &root.join("p.toml"),
             Path::new("p.toml"),
@@ -788,7 +863,7 @@ mod tests {
         let mut sink = FailingCommit {
             recorded: false,
             commits: 0,
-            fail_at: 2,
+            fail_at: 1,
         };
         let out = execute(&cfg, &mut sink).unwrap();
         let t = |id: &str| &out.tasks[p.index[id]];
@@ -809,14 +884,13 @@ mod tests {
         );
         assert!(
             !root.join("b.ran").exists(),
-            "b's start was in the failed commit: it must not run"
+            "b needed a's marker: it must not run"
         );
-        failed_with("b", "could not record the attempt: disk I/O error");
-        assert!(
-            root.join("c.ran").exists(),
-            "c is independent and its commits succeed"
-        );
-        assert_eq!(t("c").fate, Fate::Ran);
+        assert_eq!(t("b").fate, Fate::Blocked(p.index["a"]));
+        failed_with("c", "could not record the attempt: disk I/O error");
+        assert!(!root.join("c.ran").exists(), "c was stopped, not left to finish");
+        assert!(root.join("d.ran").exists(), "d started after the failure");
+        assert_eq!(t("d").fate, Fate::Ran);
     }
 
     #[test]

@@ -106,7 +106,6 @@ pub fn hostname() -> String {
 pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) -> Vec<(u32, u32)> {
     let me = std::process::id();
     let my_group = nix::unistd::getpgrp().as_raw() as u32;
-    let prefix = format!("{var}=");
     let mut groups: Vec<(u32, u32)> = Vec::new();
     for pid in all_pids() {
         if pid == me {
@@ -115,13 +114,7 @@ pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) ->
         let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
             continue;
         };
-        let tagged = env.split(|&b| b == 0).any(|kv| {
-            std::str::from_utf8(kv)
-                .ok()
-                .and_then(|s| s.strip_prefix(&prefix))
-                .is_some_and(|v| values.contains(v))
-        });
-        if !tagged {
+        if !env_value(&env, var).is_some_and(|v| values.contains(v)) {
             continue;
         }
         let Some(st) = stat(pid) else { continue };
@@ -130,6 +123,31 @@ pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) ->
         }
     }
     groups
+}
+
+/// `var`'s value in an environment block as /proc shows it (`KEY=VALUE`, NUL-separated).
+fn env_value<'a>(env: &'a [u8], var: &str) -> Option<&'a str> {
+    env.split(|&b| b == 0)
+        .find_map(|kv| std::str::from_utf8(kv).ok()?.strip_prefix(var)?.strip_prefix('='))
+}
+
+/// The tasks (`PLUMB_TASK`, with `PLUMB_ATTEMPT`) that the example pids of `groups` belong
+/// to, as far as their environments say: "load (attempt 2)".
+pub fn tasks_of(groups: &[(u32, u32)]) -> Vec<String> {
+    let mut tasks: Vec<String> = groups
+        .iter()
+        .filter_map(|&(_, pid)| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            let task = env_value(&env, "PLUMB_TASK")?;
+            Some(match env_value(&env, "PLUMB_ATTEMPT") {
+                Some(n) => format!("{task} (attempt {n})"),
+                None => task.to_string(),
+            })
+        })
+        .collect();
+    tasks.sort();
+    tasks.dedup();
+    tasks
 }
 
 #[cfg(test)]

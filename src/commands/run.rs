@@ -15,7 +15,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::process;
 use crate::project::{Locator, Project};
 use crate::report::{self, Reporter};
-use crate::state::{AttemptState, Runner, State};
+use crate::state::{AttemptHandle, AttemptState, Runner, State};
 use crate::{attempt, exit};
 
 pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<i32> {
@@ -249,47 +249,51 @@ fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<(
         return Ok(());
     }
     let stale = state.running_attempts(pipeline, key)?;
-    if !stale.is_empty() {
+    // Find what the dead runs left running by the PLUMB_RUN_ID every task process carries. An
+    // attempt starts before the commit that records it, so a runner killed in between leaves a
+    // process with no row at all; the search also catches descendants that moved to groups of
+    // their own. Recorded groups are checked too, in case a task cleared its environment.
+    let runs: std::collections::HashSet<String> = dead.iter().map(|r| r.run_id.clone()).collect();
+    let mut groups = process::groups_with_env("PLUMB_RUN_ID", &runs);
+    let mut tasks = process::tasks_of(&groups);
+    for a in &stale {
+        let Some(pgid) = a.pgid else { continue };
+        // The group id is the leader's pid. If a different process now has that pid, the
+        // group is not ours; if no process has it, what is left in the group is ours
+        // (a pid cannot be reused while a group of that id exists).
+        let leader_is_ours = process::same_process_alive(pgid, a.pgid_start.unwrap_or(0));
+        let pid_taken = process::start_ticks(pgid).is_some();
+        if (leader_is_ours || !pid_taken)
+            && process::group_alive(pgid)
+            && !groups.iter().any(|(g, _)| *g == pgid)
+        {
+            groups.push((pgid, pgid));
+            tasks.push(format!("{} (attempt {})", a.task, a.attempt));
+        }
+    }
+    if !groups.is_empty() {
+        tasks.sort();
+        tasks.dedup();
+        eprintln!(
+            "plumb: stopping {} process group{} left by a runner that died{}{}",
+            groups.len(),
+            if groups.len() == 1 { "" } else { "s" },
+            if tasks.is_empty() { "" } else { ": " },
+            tasks.join(", ")
+        );
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
-        // Find what the dead runs left running by the PLUMB_RUN_ID every task process carries:
-        // this also catches a task started just before its runner died, before its process
-        // group was recorded. Recorded groups are checked too, in case a task cleared its
-        // environment.
-        let runs: std::collections::HashSet<String> = stale.iter().map(|a| a.run_id.clone()).collect();
-        let mut groups = process::groups_with_env("PLUMB_RUN_ID", &runs);
-        for a in &stale {
-            let Some(pgid) = a.pgid else { continue };
-            // The group id is the leader's pid. If a different process now has that pid, the
-            // group is not ours; if no process has it, what is left in the group is ours
-            // (a pid cannot be reused while a group of that id exists).
-            let leader_is_ours = process::same_process_alive(pgid, a.pgid_start.unwrap_or(0));
-            let pid_taken = process::start_ticks(pgid).is_some();
-            if (leader_is_ours || !pid_taken)
-                && process::group_alive(pgid)
-                && !groups.iter().any(|(g, _)| *g == pgid)
-            {
-                groups.push((pgid, pgid));
+        rt.block_on(async {
+            let mut stops = tokio::task::JoinSet::new();
+            for &(g, _) in &groups {
+                stops.spawn(attempt::stop_group(g, Duration::from_secs(10)));
             }
-        }
-        if !groups.is_empty() {
-            let tasks: Vec<&str> = stale.iter().map(|a| a.task.as_str()).collect();
-            eprintln!(
-                "plumb: stopping {} process group{} left by interrupted attempts of {}",
-                groups.len(),
-                if groups.len() == 1 { "" } else { "s" },
-                tasks.join(", ")
-            );
-            rt.block_on(async {
-                let mut stops = tokio::task::JoinSet::new();
-                for &(g, _) in &groups {
-                    stops.spawn(attempt::stop_group(g, Duration::from_secs(10)));
-                }
-                while stops.join_next().await.is_some() {}
-            });
-        }
+            while stops.join_next().await.is_some() {}
+        });
+    }
+    if !stale.is_empty() {
         let ids: Vec<i64> = stale.iter().map(|a| a.id).collect();
         state.interrupt_attempts(&ids, "the runner died while the attempt ran")?;
         eprintln!(
@@ -310,7 +314,8 @@ struct Recorder<'a> {
     reporter: &'a mut Reporter,
     instance: &'a Instance<'a>,
     run_id: &'a str,
-    rows: Vec<Option<i64>>,
+    /// Each task's current attempt.
+    rows: Vec<Option<AttemptHandle>>,
     logs: Vec<Option<PathBuf>>,
     runner: Runner,
     courier: Option<&'a Courier>,
@@ -375,11 +380,15 @@ impl Sink for Recorder<'_> {
         let key = self.instance.key();
         match event {
             RunEvent::Starting { task, attempt, log } => {
-                self.state.begin_batch().map_err(|e| e.to_string())?;
-                let id = self
-                    .state
-                    .begin_attempt(self.run_id, &p.name, &key, &p.tasks[task].id, attempt, &log.to_string_lossy(), self.runner)
-                    .map_err(|e| e.to_string())?;
+                let id = self.state.begin_attempt(
+                    self.run_id,
+                    &p.name,
+                    &key,
+                    &p.tasks[task].id,
+                    attempt,
+                    &log.to_string_lossy(),
+                    self.runner,
+                );
                 self.rows[task] = Some(id);
                 self.logs[task] = Some(log.to_path_buf());
                 tracing::info!(
@@ -406,7 +415,6 @@ impl Sink for Recorder<'_> {
                 retry_in,
             } => {
                 if let Some(id) = self.rows[task] {
-                    self.state.begin_batch().map_err(|e| e.to_string())?;
                     let marker = fingerprint.map(|fp| (p.name.as_str(), key.as_str(), p.tasks[task].id.as_str(), fp, self.run_id));
                     let alert = match retry_in {
                         Some(delay) if wants(p, "retry") => Some(alert::retry(
@@ -422,9 +430,7 @@ impl Sink for Recorder<'_> {
                         )),
                         _ => None,
                     };
-                    self.state
-                        .finish_attempt(id, result, marker, alert.as_ref())
-                        .map_err(|e| e.to_string())?;
+                    self.state.finish_attempt(id, result, marker, alert.as_ref());
                     if alert.is_some() {
                         self.alert_queued();
                     }
@@ -513,7 +519,7 @@ impl Sink for Recorder<'_> {
                     )
                 });
                 if let Some(id) = self.rows[task] {
-                    self.state.record_sla_miss(id, alert.as_ref()).map_err(|e| e.to_string())?;
+                    self.state.record_sla_miss(id, alert.as_ref());
                     if alert.is_some() {
                         self.alert_queued();
                     }

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::attempt::AttemptResult;
-
+mod attempts;
 mod outbox;
 mod schedule;
 
+pub use attempts::{AttemptHandle, NewMarker};
 use outbox::enqueue;
 pub use outbox::{NewAlert, OutboxRow};
 pub use schedule::time_key;
@@ -143,25 +143,11 @@ const KEEP_WAL_BYTES: u64 = 512 << 10;
 /// A run restarts the WAL from its beginning once it holds this many frames (64 MiB).
 const RESTART_FRAMES: i64 = 16_384;
 
-/// The error for writes into, or a commit of, a group commit SQLite already rolled back.
-fn rolled_back() -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-        Some("the group commit was rolled back by an earlier error".into()),
-    )
-}
-
 pub struct State {
     conn: Connection,
     path: PathBuf,
-    /// Process groups of started attempts not yet written: they ride along with the next
-    /// transaction rather than costing a commit each (recovery finds a dead run's processes by
-    /// their PLUMB_RUN_ID anyway; the recorded group is the fallback for tasks that clear their
-    /// environment).
-    pending_groups: Vec<(i64, u32, u64)>,
-    /// A group commit is open (`begin_batch`): attempt and marker writes join it and become
-    /// durable together at `commit_batch`.
-    batch: bool,
+    /// Attempt writes waiting for `commit_batch`.
+    batch: attempts::Batch,
 }
 
 /// What planning needs of a marker (the table also keeps its run and finish time).
@@ -275,8 +261,7 @@ impl State {
         let mut state = State {
             conn,
             path,
-            pending_groups: Vec::new(),
-            batch: false,
+            batch: attempts::Batch::default(),
         };
         state.migrate()?;
         Ok(state)
@@ -422,20 +407,6 @@ impl State {
         })
     }
 
-    /// Record that an attempt series ran past its SLA, and queue its alert, in one transaction.
-    pub fn record_sla_miss(&mut self, attempt_id: i64, alert: Option<&NewAlert>) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE attempts SET sla_missed_at = ?2 WHERE id = ?1",
-                params![attempt_id, now_rfc3339()],
-            )?;
-            if let Some(a) = alert {
-                enqueue(tx, a)?;
-            }
-            Ok(())
-        })
-    }
-
     /// The outcome of the newest finished run of an instance before `run_id`.
     pub fn previous_outcome(&self, pipeline: &str, instance: &str, run_id: &str) -> Result<Option<String>> {
         self.conn
@@ -449,111 +420,18 @@ impl State {
             .map_err(self.err())
     }
 
-    /// Record that an attempt starts. Returns its row id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn begin_attempt(
-        &mut self,
-        run_id: &str,
-        pipeline: &str,
-        instance: &str,
-        task: &str,
-        attempt: u32,
-        log_path: &str,
-        runner: Runner,
-    ) -> Result<i64> {
-        self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO attempts (run_id, pipeline, instance, task, attempt, started_at, state, log_path, runner_pid, runner_start)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                run_id,
-                pipeline,
-                instance,
-                task,
-                attempt,
-                now_rfc3339(),
-                log_path,
-                runner.pid,
-                runner.start as i64
-            ])?;
-            Ok(tx.last_insert_rowid())
-        })
-    }
-
-    /// Note the process group an attempt's command runs in; written with the next transaction.
-    pub fn set_attempt_group(&mut self, id: i64, pgid: u32, start: u64) {
-        self.pending_groups.push((id, pgid, start));
-    }
-
-    /// Run `f` in a transaction: the open group commit if there is one, else its own.
+    /// Run `f` in a transaction of its own.
     fn write<T>(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let err = self.err();
-        if self.batch {
-            if self.conn.is_autocommit() {
-                // SQLite rolled the group back on an earlier error (disk full, I/O error):
-                // writing on would commit this alone, out of order.
-                return Err(err(rolled_back()));
-            }
-            Self::flush_groups(&mut self.pending_groups, &self.conn).map_err(&err)?;
-            return f(&self.conn).map_err(&err);
-        }
         // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for it (busy timeout)
         // while another writer, such as a RESTART checkpoint, holds it.
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&err)?;
-        Self::flush_groups(&mut self.pending_groups, &tx).map_err(&err)?;
         let out = f(&tx).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(out)
-    }
-
-    /// Open a group commit: the writes that follow, until `commit_batch`, are made durable
-    /// together, at the cost of one commit. The dispatcher opens one per wake-up and commits it
-    /// before it starts any process, so a marker is still durable before its dependents start,
-    /// and an attempt's row before its process.
-    pub fn begin_batch(&mut self) -> Result<()> {
-        if !self.batch {
-            // Cached statements: parsing BEGIN and COMMIT afresh cost as much as the inserts.
-            // IMMEDIATE takes the write lock here, waiting (busy timeout) if another writer
-            // holds it; a read first would make a later write fail at once instead.
-            self.conn
-                .prepare_cached("BEGIN IMMEDIATE")
-                .and_then(|mut s| s.execute([]))
-                .map_err(self.err())?;
-            self.batch = true;
-        }
-        Ok(())
-    }
-
-    /// Commit the open group commit, if any. On error nothing of it is kept.
-    pub fn commit_batch(&mut self) -> Result<()> {
-        if !self.batch {
-            return Ok(());
-        }
-        self.batch = false;
-        let err = self.err();
-        if self.conn.is_autocommit() {
-            return Err(err(rolled_back()));
-        }
-        if let Err(e) = self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])) {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            return Err(err(e));
-        }
-        Ok(())
-    }
-
-    fn flush_groups(pending: &mut Vec<(i64, u32, u64)>, tx: &Connection) -> rusqlite::Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let mut stmt = tx.prepare_cached("UPDATE attempts SET pgid = ?2, pgid_start = ?3 WHERE id = ?1")?;
-        for (id, pgid, start) in pending.drain(..) {
-            stmt.execute(params![id, pgid, start as i64])?;
-        }
-        Ok(())
     }
 
     /// Leave a small WAL as it is when this connection closes. By default the last connection
@@ -619,50 +497,6 @@ impl State {
         Ok(Checkpointer {
             stop: Some(stop),
             handle: Some(handle),
-        })
-    }
-
-    /// Record how an attempt ended and, for a success, its marker, in one transaction.
-    pub fn finish_attempt(
-        &mut self,
-        id: i64,
-        end: &AttemptResult,
-        marker: Option<(&str, &str, &str, &str, &str)>,
-        alert: Option<&NewAlert>,
-    ) -> Result<()> {
-        // A group noted since the last write goes into this row write, not one of its own.
-        let group = self
-            .pending_groups
-            .iter()
-            .position(|g| g.0 == id)
-            .map(|i| self.pending_groups.swap_remove(i));
-        self.write(|tx| {
-            let now = now_rfc3339();
-            tx.prepare_cached(
-                "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7,
-                    pgid = COALESCE(?8, pgid), pgid_start = COALESCE(?9, pgid_start) WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                now,
-                end.state.as_str(),
-                end.exit_code,
-                end.signal,
-                end.duration.as_secs_f64(),
-                end.error,
-                group.map(|g| g.1),
-                group.map(|g| g.2 as i64)
-            ])?;
-            if let Some((pipeline, instance, task, fingerprint, run_id)) = marker {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO markers (pipeline, instance, task, fingerprint, run_id, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![pipeline, instance, task, fingerprint, run_id, now])?;
-            }
-            if let Some(a) = alert {
-                enqueue(tx, a)?;
-            }
-            Ok(())
         })
     }
 
@@ -817,6 +651,7 @@ impl Drop for Checkpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attempt::AttemptResult;
 
     const ME: Runner = Runner { pid: 1, start: 2 };
 
@@ -847,14 +682,66 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_begun_and_ended_in_one_batch_is_one_finished_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = with_run(dir.path(), "");
+        let id = s.begin_attempt("r1", "p", "", "t", 1, "log", ME);
+        s.set_attempt_group(id, 4242, 77);
+        s.finish_attempt(id, &success(), Some(("p", "", "t", "fp", "r1")), None);
+        s.commit_batch().unwrap();
+        let rows = s.attempts("p", "").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].state, AttemptState::Success);
+        assert_eq!((rows[0].pgid, rows[0].pgid_start), (Some(4242), Some(77)));
+        assert!(rows[0].ended_at.is_some());
+        assert_eq!(s.markers("p", "", 1).unwrap()["t"].fingerprint, "fp");
+        // Its group noted after the commit updates the same row.
+        s.set_attempt_group(id, 4343, 78);
+        s.commit_batch().unwrap();
+        assert_eq!(s.attempts("p", "").unwrap()[0].pgid, Some(4343));
+    }
+
+    #[test]
+    fn a_failed_commit_keeps_nothing_and_what_follows_about_its_attempts_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = with_run(dir.path(), "");
+        s.conn.busy_timeout(Duration::ZERO).unwrap();
+        let lost = s.begin_attempt("r1", "p", "", "lost", 1, "log", ME);
+        // Another connection holds the write lock: the commit cannot begin.
+        let other = Connection::open(dir.path().join("plumb.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert!(s.commit_batch().is_err());
+        other.execute_batch("ROLLBACK").unwrap();
+        // The lost attempt ends; another begins and takes the row id the lost one would have had.
+        s.finish_attempt(lost, &success(), Some(("p", "", "lost", "fp", "r1")), None);
+        let kept = s.begin_attempt("r1", "p", "", "kept", 1, "log", ME);
+        s.commit_batch().unwrap();
+        s.finish_attempt(kept, &success(), Some(("p", "", "kept", "fp", "r1")), None);
+        s.commit_batch().unwrap();
+        let rows = s.attempts("p", "").unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].task.as_str(), rows[0].state),
+            ("kept", AttemptState::Success)
+        );
+        let markers = s.markers("p", "", 2).unwrap();
+        assert!(markers.contains_key("kept") && !markers.contains_key("lost"));
+    }
+
+    #[test]
     fn marker_commits_with_its_attempt_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut s = with_run(dir.path(), "d=1");
-            let id = s.begin_attempt("r1", "p", "d=1", "t", 1, "log", ME).unwrap();
+            let id = s.begin_attempt("r1", "p", "d=1", "t", 1, "log", ME);
+            assert!(
+                s.running_attempts("p", "d=1").unwrap().is_empty(),
+                "nothing before the commit"
+            );
+            s.commit_batch().unwrap();
             assert_eq!(s.running_attempts("p", "d=1").unwrap().len(), 1);
-            s.finish_attempt(id, &success(), Some(("p", "d=1", "t", "fp", "r1")), None)
-                .unwrap();
+            s.finish_attempt(id, &success(), Some(("p", "d=1", "t", "fp", "r1")), None);
+            s.commit_batch().unwrap();
         }
         let s = State::open(dir.path()).unwrap();
         let m = s.markers("p", "d=1", 4).unwrap();
@@ -903,11 +790,11 @@ mod tests {
         // it never started over. Paced (~1,500 a second) so that the checkpoints, every 250 ms,
         // see it.
         for t in 0..3000 {
-            s.begin_batch().unwrap();
+            // As a chain records them: the start in one commit, the end in the next.
             let task = format!("t{t}");
-            let id = s.begin_attempt("r1", "p", "", &task, 1, "log", ME).unwrap();
-            s.finish_attempt(id, &success(), Some(("p", "", &task, "fp", "r1")), None)
-                .unwrap();
+            let id = s.begin_attempt("r1", "p", "", &task, 1, "log", ME);
+            s.commit_batch().expect("no commit fails while the WAL restarts");
+            s.finish_attempt(id, &success(), Some(("p", "", &task, "fp", "r1")), None);
             s.commit_batch().expect("no commit fails while the WAL restarts");
             salts.extend(wal_salt(&wal));
             largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));

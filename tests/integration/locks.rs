@@ -100,8 +100,12 @@ fn status_shows_a_task_running_in_a_live_runner() {
     wait_for("first runner to start", Duration::from_secs(10), || {
         p.exists("started.txt")
     });
-    let st: serde_json::Value = serde_json::from_str(&p.plumb(&["status", "l", "--json"]).stdout).unwrap();
-    assert_eq!(st["tasks"][0]["state"], "running");
+    // The attempt's row is committed within COMMIT_EVERY (100 ms) of its start.
+    wait_for("status to show the task running", Duration::from_secs(10), || {
+        let st: serde_json::Value =
+            serde_json::from_str(&p.plumb(&["status", "l", "--json"]).stdout).unwrap();
+        st["tasks"][0]["state"] == "running"
+    });
     first.wait().unwrap();
     let st: serde_json::Value = serde_json::from_str(&p.plumb(&["status", "l", "--json"]).stdout).unwrap();
     assert_eq!(st["tasks"][0]["state"], "done");

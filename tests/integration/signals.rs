@@ -119,7 +119,7 @@ fn sigkill_of_the_runner_then_a_rerun_finishes_without_rerunning_done_tasks() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(
         out.stderr
-            .contains("stopping 1 process group left by interrupted attempts of long"),
+            .contains("stopping 1 process group left by a runner that died: long (attempt 1)"),
         "{}",
         out.stderr
     );
@@ -258,7 +258,7 @@ fn a_task_that_cleared_its_environment_is_found_by_its_recorded_group_after_a_si
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(
         out.stderr
-            .contains("stopping 1 process group left by interrupted attempts of hidden"),
+            .contains("stopping 1 process group left by a runner that died: hidden (attempt 1)"),
         "{}",
         out.stderr
     );
