@@ -11,7 +11,9 @@
 //!
 //! The dispatcher hands every event to a [`Sink`] *before* acting on it, and a task's dependents
 //! are released only after the sink has durably recorded its success: if recording fails, the
-//! task counts as failed. The executor itself never touches storage or the terminal.
+//! task counts as failed. An attempt's process starts before the commit that records it (a
+//! later run finds it by `PLUMB_RUN_ID` if this one dies first). The executor itself never
+//! touches storage or the terminal.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -116,8 +118,8 @@ pub enum RunEvent<'a> {
 /// turns it into a failure.
 pub trait Sink {
     fn event(&mut self, event: RunEvent<'_>) -> Result<(), String>;
-    /// Make durable everything recorded since the last commit. The dispatcher calls it once
-    /// per wake-up, before it starts the processes of the attempts recorded in it.
+    /// Make durable everything recorded since the last commit. The dispatcher calls it when
+    /// something waits for it (see `Dispatcher::commit_due`) and at least every `COMMIT_EVERY`.
     fn commit(&mut self) -> Result<(), String>;
 }
 
@@ -238,7 +240,7 @@ struct Dispatcher<'a, 's> {
 
 /// The longest a record waits for its commit while the run goes on: a runner killed outright
 /// loses at most this much (successes then run again, as everything not done does).
-pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
+pub const COMMIT_EVERY: Duration = Duration::from_millis(20);
 
 impl<'a, 's> Dispatcher<'a, 's> {
     fn new(cfg: &'a RunConfig<'a>, sink: &'s mut dyn Sink) -> Self {

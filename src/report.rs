@@ -29,8 +29,8 @@ pub struct Reporter {
     total: usize,
     finished: usize,
     live: Option<Live>,
-    /// Lines not yet written (plain output only): the runner writes them once per wake-up, in
-    /// `flush`, rather than one write per line.
+    /// Lines not yet written (plain output only): the runner writes them at each commit (at
+    /// least every 20 ms while it runs), in `flush`, rather than one write per line.
     pending: String,
 }
 

@@ -100,7 +100,7 @@ fn status_shows_a_task_running_in_a_live_runner() {
     wait_for("first runner to start", Duration::from_secs(10), || {
         p.exists("started.txt")
     });
-    // The attempt's row is committed within COMMIT_EVERY (100 ms) of its start.
+    // The attempt's row is committed within COMMIT_EVERY (20 ms) of its start.
     wait_for("status to show the task running", Duration::from_secs(10), || {
         let st: serde_json::Value =
             serde_json::from_str(&p.plumb(&["status", "l", "--json"]).stdout).unwrap();
