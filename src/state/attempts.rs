@@ -89,7 +89,7 @@ impl State {
         let b = &mut self.batch;
         let h = b.rows.len();
         b.rows.push(None);
-        b.begun.resize(h - b.first, usize::MAX);
+        // Every handle from `first` on was begun in this batch, so `begun[h - first]` is h's.
         b.begun.push(b.ops.len());
         b.ops.push(Op::Begin(Box::new(NewAttempt {
             h,

@@ -268,3 +268,40 @@ fn a_task_that_cleared_its_environment_is_found_by_its_recorded_group_after_a_si
     );
     assert_eq!(p.lines("ran.txt"), ["quick"], "quick's marker was kept");
 }
+
+#[test]
+fn a_task_whose_runner_died_before_recording_it_is_found_and_stopped() {
+    let p = Project::new();
+    // The task SIGKILLs its own runner ($PPID) a moment after it starts, well inside the 20 ms
+    // before the runner commits the attempt's row, then lingers. Only its PLUMB_RUN_ID can
+    // lead the next run to it. The second time it just succeeds.
+    p.pipeline(
+        "d",
+        "[tasks.orphan]\ncommand = 'if [ -e once ]; then echo ok >> ran.txt; exit 0; fi; \
+         touch once; echo $$ > orphan.pid; kill -9 $PPID; exec sleep 30'\n",
+    );
+    let first = p.plumb(&["run", "d"]);
+    assert_eq!(first.code, -1, "the runner dies by a signal: {}", first.all());
+    let orphan = pid(&p, "orphan.pid");
+    assert!(alive(orphan), "the orphan outlives its runner");
+    let rows: i64 = p
+        .db()
+        .query_row("SELECT count(*) FROM attempts WHERE task = 'orphan'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // Usually 0: the runner died before its first commit. Should a slow machine have let it
+    // commit, the recorded group leads to the orphan as well; the rerun must stop it either way.
+    eprintln!("rows recorded for the orphan before recovery: {rows}");
+
+    let out = p.plumb(&["run", "d"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("stopping 1 process group left by a runner that died: orphan (attempt 1)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!alive(orphan), "the orphan is stopped before the task runs again");
+    assert_eq!(p.lines("ran.txt"), ["ok"]);
+}
