@@ -227,13 +227,10 @@ struct Dispatcher<'a, 's> {
     urgent: bool,
     /// Attempts started in the open batch: their rows are not durable yet.
     started: Vec<usize>,
-    /// Successes whose markers are in the open batch: their dependents wait for its commit.
+    /// Successes whose markers are in the open batch: undone if its commit fails.
     committing: Vec<usize>,
     /// Attempts stopped because the batch that recorded their start failed to commit: why.
     unrecorded: Vec<Option<String>>,
-    /// Every task has the same priority, so a dependent waiting for a commit is never owed a
-    /// worker before a task that is ready now.
-    flat_priority: bool,
     /// Attempts were queued since the dispatcher last yielded to them.
     queued: bool,
 }
@@ -254,7 +251,6 @@ impl<'a, 's> Dispatcher<'a, 's> {
             |t| (p.def(t).priority, t),
         );
         let (events_tx, _) = mpsc::unbounded_channel();
-        let flat_priority = (0..n).all(|t| p.def(t).priority == p.def(0).priority);
         Dispatcher {
             cfg,
             sink,
@@ -275,7 +271,6 @@ impl<'a, 's> Dispatcher<'a, 's> {
             started: Vec::new(),
             committing: Vec::new(),
             unrecorded: vec![None; n],
-            flat_priority,
             queued: false,
         }
     }
@@ -297,12 +292,8 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 // The commit released dependents, or its failure freed workers.
                 self.dispatch();
             }
-            // SLA timers alone never keep a run alive.
             let idle = self.running == 0
-                && self
-                    .timers
-                    .iter()
-                    .all(|Reverse((_, t))| matches!(t, Timer::Sla(_)))
+                && !self.timers.iter().any(|Reverse((_, t))| self.keeps_alive(*t))
                 && (self.ready.is_empty() || self.stopping.is_some() || self.halted());
             if idle {
                 break;
@@ -509,34 +500,27 @@ impl<'a, 's> Dispatcher<'a, 's> {
     }
 
     /// Whether the open batch must be committed now. Attempts start before their rows are
-    /// committed (recovery finds their processes by `PLUMB_RUN_ID`), so a commit is needed only
-    /// when something waits for it: dependents of a success when no other task is ready (or
-    /// when priorities differ), news that should not wait, the end of the run, or the batch
-    /// turning `COMMIT_EVERY` old.
+    /// committed (recovery finds their processes by `PLUMB_RUN_ID`), and dependents of a success
+    /// before its marker is (both go into one batch, the marker first, so a dependent's row or
+    /// marker is never durable without it). A commit is due for news that should not wait, at
+    /// the end of the run, or once the batch is `COMMIT_EVERY` old.
     fn commit_due(&self) -> bool {
         let Some(since) = self.batch_since else {
             return false;
         };
-        self.urgent
-            || self.stopping.is_some()
-            || self.running == 0
-            || (!self.committing.is_empty() && (self.ready.is_empty() || !self.flat_priority))
-            || since.elapsed() >= COMMIT_EVERY
+        self.urgent || self.stopping.is_some() || self.running == 0 || since.elapsed() >= COMMIT_EVERY
     }
 
-    /// Commit the open batch. Then the dependents of the successes in it may start. If the commit
-    /// failed, none of it counts: its successes fail (they run again next time), blocking their
-    /// dependents, and the attempts it started are stopped and fail, for they have no row.
+    /// Commit the open batch. If the commit failed, none of it counts: its successes fail (they
+    /// run again next time), blocking their dependents, and the attempts it started (dependents
+    /// of those successes among them) are stopped and fail, for they have no row.
     fn commit(&mut self) {
         self.batch_since = None;
         self.urgent = false;
         match self.sink.commit() {
             Ok(()) => {
                 self.started.clear();
-                let graph = &self.cfg.instance.pipeline.graph;
-                for t in self.committing.drain(..) {
-                    self.ready.complete(graph, t);
-                }
+                self.committing.clear();
             }
             Err(e) => {
                 for t in std::mem::take(&mut self.committing) {
@@ -628,6 +612,9 @@ impl<'a, 's> Dispatcher<'a, 's> {
                     self.tasks[t].fate = Fate::Ran;
                     self.tasks[t].last = Some(result);
                     self.committing.push(t);
+                    // Dependents start now, not after the commit: their starts follow the
+                    // marker in the batch, and a failed commit stops them.
+                    self.ready.complete(&cfg.instance.pipeline.graph, t);
                 }
                 Err(e) => {
                     let failed = AttemptResult {
@@ -695,7 +682,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             .graph
             .downstream(&[t])
             .into_iter()
-            .filter(|&d| self.tasks[d].fate == Fate::Pending)
+            .filter(|&d| self.not_started(d))
             .collect();
         for &d in &blocked {
             self.tasks[d].fate = Fate::Blocked(t);
@@ -708,6 +695,27 @@ impl<'a, 's> Dispatcher<'a, 's> {
         }
     }
 
+    /// Whether `t` has yet to start for good: pending, waiting out a retry's backoff, or an
+    /// external input still being polled for. (A dependent can be any of these when a failed
+    /// commit undoes the success it started after.)
+    fn not_started(&self, t: usize) -> bool {
+        match self.tasks[t].fate {
+            Fate::Pending | Fate::RetryWait => true,
+            Fate::Running => self.cfg.instance.pipeline.def(t).command.is_none(),
+            _ => false,
+        }
+    }
+
+    /// Whether `timer` is something the run must wait for: a retry or a poll of a task still
+    /// waiting for it. SLA timers never keep a run alive.
+    fn keeps_alive(&self, timer: Timer) -> bool {
+        match timer {
+            Timer::Retry(t) => self.tasks[t].fate == Fate::RetryWait,
+            Timer::Poll(t) => self.tasks[t].fate == Fate::Running,
+            Timer::Sla(_) => false,
+        }
+    }
+
     fn on_timer(&mut self) {
         let now = Instant::now();
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
@@ -715,6 +723,10 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 break;
             }
             self.timers.pop();
+            // A task blocked meanwhile (by a failed commit) neither retries nor polls.
+            if !matches!(timer, Timer::Sla(_)) && !self.keeps_alive(timer) {
+                continue;
+            }
             match timer {
                 Timer::Retry(t) => {
                     if self.stopping.is_some() || self.halted() {
@@ -831,19 +843,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_failed_commit_undoes_the_successes_in_it_and_stops_the_attempts_it_started() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        // One worker. a succeeds; b needs a, so it waits for the commit of a's marker; c is
-        // ready, so it starts at once and the commit waits for COMMIT_EVERY. That commit (a's
-        // start and marker, c's start) fails: a fails, b is blocked and never runs, c is
-        // stopped. d starts after it, in commits that succeed.
-        let text = "[pipeline]\nworkers = 1\n\
-            [tasks.a]\ncommand = 'touch a.ran'\n\
-            [tasks.b]\ncommand = 'touch b.ran'\nrequires = ['a']\n\
-            [tasks.c]\ncommand = 'sleep 5; touch c.ran'\n\
-            [tasks.d]\ncommand = 'touch d.ran'\n";
+    /// Run `text` (a pipeline) in `root` with a sink whose `fail_at`-th commit fails.
+    fn run_failing_commit(root: &Path, text: &str, fail_at: usize) -> (Pipeline, RunOutcome) {
         let p = Pipeline::from_text(
             &root.join("p.toml"),
             Path::new("p.toml"),
@@ -851,48 +852,87 @@ mod tests {
             &ProjectFile::default(),
         )
         .unwrap_or_else(|d| panic!("{d}"));
-        let instance = Instance::new(&p, &[], chrono::Utc::now()).unwrap();
-        let plan = Plan::new(&instance, root, &Default::default(), &PlanOptions::default());
-        let cfg = RunConfig {
-            instance: &instance,
-            root,
-            plan: &plan,
-            workers: 1,
-            fail_fast: false,
-            run_id: "r1",
-            log_dir: root.join("logs"),
+        let out = {
+            let instance = Instance::new(&p, &[], chrono::Utc::now()).unwrap();
+            let plan = Plan::new(&instance, root, &Default::default(), &PlanOptions::default());
+            let cfg = RunConfig {
+                instance: &instance,
+                root,
+                plan: &plan,
+                workers: 1,
+                fail_fast: false,
+                run_id: "r1",
+                log_dir: root.join("logs"),
+            };
+            let mut sink = FailingCommit {
+                recorded: false,
+                commits: 0,
+                fail_at,
+            };
+            execute(&cfg, &mut sink).unwrap()
         };
-        let mut sink = FailingCommit {
-            recorded: false,
-            commits: 0,
-            fail_at: 1,
-        };
-        let out = execute(&cfg, &mut sink).unwrap();
+        (p, out)
+    }
+
+    fn error_of(t: &TaskOutcome) -> &str {
+        t.last
+            .as_ref()
+            .and_then(|r| r.error.as_deref())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_failed_commit_undoes_the_successes_in_it_and_stops_the_attempts_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // One worker. a succeeds; b needs a and goes first (priority), so it starts at once,
+        // before a's marker is committed. The commit (a's start and marker, b's start) fails
+        // 20 ms later: a fails, b is stopped and fails. c, ready all along, runs after, in
+        // commits that succeed.
+        let text = "[pipeline]\nworkers = 1\n\
+            [tasks.a]\ncommand = 'touch a.ran'\n\
+            [tasks.b]\ncommand = 'sleep 5; touch b.ran'\nrequires = ['a']\npriority = 1\n\
+            [tasks.c]\ncommand = 'touch c.ran'\n";
+        let (p, out) = run_failing_commit(root, text, 1);
         let t = |id: &str| &out.tasks[p.index[id]];
-        let failed_with = |id: &str, why: &str| {
-            assert_eq!(t(id).fate, Fate::Failed, "{id}");
-            let error = t(id)
-                .last
-                .as_ref()
-                .and_then(|r| r.error.as_deref())
-                .unwrap_or_default();
-            assert!(error.contains(why), "{id}: {error}");
-        };
 
         assert!(root.join("a.ran").exists(), "a ran before the failed commit");
-        failed_with(
-            "a",
-            "succeeded, but its marker could not be recorded: disk I/O error",
-        );
+        assert_eq!(t("a").fate, Fate::Failed);
         assert!(
-            !root.join("b.ran").exists(),
-            "b needed a's marker: it must not run"
+            error_of(t("a")).contains("succeeded, but its marker could not be recorded: disk I/O error"),
+            "{}",
+            error_of(t("a"))
         );
-        assert_eq!(t("b").fate, Fate::Blocked(p.index["a"]));
-        failed_with("c", "could not record the attempt: disk I/O error");
-        assert!(!root.join("c.ran").exists(), "c was stopped, not left to finish");
-        assert!(root.join("d.ran").exists(), "d started after the failure");
-        assert_eq!(t("d").fate, Fate::Ran);
+        assert_eq!(t("b").fate, Fate::Failed);
+        assert!(
+            error_of(t("b")).contains("could not record the attempt: disk I/O error"),
+            "{}",
+            error_of(t("b"))
+        );
+        assert!(!root.join("b.ran").exists(), "b was stopped, not left to finish");
+        assert!(root.join("c.ran").exists(), "c started after the failure");
+        assert_eq!(t("c").fate, Fate::Ran);
+    }
+
+    #[test]
+    fn a_dependent_waiting_to_retry_is_blocked_when_the_success_it_followed_is_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // b starts right after a succeeds and fails at once; its retry makes the commit
+        // urgent, and that commit fails, undoing a's success. b must not retry: a failed.
+        // (On a machine too slow for b to fail within 20 ms, the commit fails first and b is
+        // stopped instead; either way b runs once.)
+        let text = "[pipeline]\nworkers = 1\n\
+            [tasks.a]\ncommand = 'touch a.ran'\n\
+            [tasks.b]\ncommand = 'echo x >> b.tries; exit 1'\nrequires = ['a']\npriority = 1\n\
+            retries = 1\nretry_delay = '1s'\n";
+        let (p, out) = run_failing_commit(root, text, 1);
+        let t = |id: &str| &out.tasks[p.index[id]];
+
+        assert_eq!(t("a").fate, Fate::Failed);
+        let tries = std::fs::read_to_string(root.join("b.tries")).unwrap();
+        assert_eq!(tries, "x\n", "b ran once and did not retry after a failed");
+        assert_ne!(t("b").fate, Fate::Ran);
     }
 
     #[test]
