@@ -5,6 +5,10 @@ use clap::Parser;
 
 use plumb::cli::{Cli, LogFormat};
 
+/// See Cargo.toml for why.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.log_format);
