@@ -813,13 +813,13 @@ mod tests {
     use crate::plan::{Plan, PlanOptions};
     use crate::spec::ProjectFile;
 
-    /// Records nothing, and fails the `fail_at`-th commit that has something in it: the
-    /// dispatcher's answer to a commit that did not happen (disk full, I/O error) is the logic
-    /// under test, with real processes.
+    /// Records nothing, and fails the first commit that has something in it: the dispatcher's
+    /// answer to a commit that did not happen (disk full, I/O error) is the logic under test,
+    /// with real processes.
+    #[derive(Default)]
     struct FailingCommit {
         recorded: bool,
-        commits: usize,
-        fail_at: usize,
+        failed: bool,
     }
 
     impl Sink for FailingCommit {
@@ -831,20 +831,18 @@ mod tests {
         }
 
         fn commit(&mut self) -> Result<(), String> {
-            if !std::mem::take(&mut self.recorded) {
+            if !std::mem::take(&mut self.recorded) || std::mem::replace(&mut self.failed, true) {
                 return Ok(());
             }
-            self.commits += 1;
-            if self.commits == self.fail_at {
-                Err("disk I/O error".into())
-            } else {
-                Ok(())
-            }
+            Err("disk I/O error".into())
         }
     }
 
-    /// Run `text` (a pipeline) in `root` with a sink whose `fail_at`-th commit fails.
-    fn run_failing_commit(root: &Path, text: &str, fail_at: usize) -> (Pipeline, RunOutcome) {
+    /// Run pipeline `text` with one worker in a new directory, with a sink whose first commit
+    /// fails ("disk I/O error").
+    fn run_failing_commit(text: &str) -> (tempfile::TempDir, Pipeline, RunOutcome) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
         let p = Pipeline::from_text(
             &root.join("p.toml"),
             Path::new("p.toml"),
@@ -864,51 +862,42 @@ mod tests {
                 run_id: "r1",
                 log_dir: root.join("logs"),
             };
-            let mut sink = FailingCommit {
-                recorded: false,
-                commits: 0,
-                fail_at,
-            };
+            let mut sink = FailingCommit::default();
             execute(&cfg, &mut sink).unwrap()
         };
-        (p, out)
+        (dir, p, out)
     }
 
-    fn error_of(t: &TaskOutcome) -> &str {
-        t.last
+    fn assert_failed_with(t: &TaskOutcome, why: &str) {
+        assert_eq!(t.fate, Fate::Failed);
+        let error = t
+            .last
             .as_ref()
             .and_then(|r| r.error.as_deref())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        assert!(error.contains(why), "{error}");
     }
 
     #[test]
     fn a_failed_commit_undoes_the_successes_in_it_and_stops_the_attempts_it_started() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
         // One worker. a succeeds; b needs a and goes first (priority), so it starts at once,
         // before a's marker is committed. The commit (a's start and marker, b's start) fails
         // 20 ms later: a fails, b is stopped and fails. c, ready all along, runs after, in
         // commits that succeed.
-        let text = "[pipeline]\nworkers = 1\n\
+        let (dir, p, out) = run_failing_commit(
+            "[pipeline]\nworkers = 1\n\
             [tasks.a]\ncommand = 'touch a.ran'\n\
             [tasks.b]\ncommand = 'sleep 5; touch b.ran'\nrequires = ['a']\npriority = 1\n\
-            [tasks.c]\ncommand = 'touch c.ran'\n";
-        let (p, out) = run_failing_commit(root, text, 1);
-        let t = |id: &str| &out.tasks[p.index[id]];
+            [tasks.c]\ncommand = 'touch c.ran'\n",
+        );
+        let (t, root) = (|id: &str| &out.tasks[p.index[id]], dir.path());
 
         assert!(root.join("a.ran").exists(), "a ran before the failed commit");
-        assert_eq!(t("a").fate, Fate::Failed);
-        assert!(
-            error_of(t("a")).contains("succeeded, but its marker could not be recorded: disk I/O error"),
-            "{}",
-            error_of(t("a"))
+        assert_failed_with(
+            t("a"),
+            "succeeded, but its marker could not be recorded: disk I/O error",
         );
-        assert_eq!(t("b").fate, Fate::Failed);
-        assert!(
-            error_of(t("b")).contains("could not record the attempt: disk I/O error"),
-            "{}",
-            error_of(t("b"))
-        );
+        assert_failed_with(t("b"), "could not record the attempt: disk I/O error");
         assert!(!root.join("b.ran").exists(), "b was stopped, not left to finish");
         assert!(root.join("c.ran").exists(), "c started after the failure");
         assert_eq!(t("c").fate, Fate::Ran);
@@ -916,23 +905,36 @@ mod tests {
 
     #[test]
     fn a_dependent_waiting_to_retry_is_blocked_when_the_success_it_followed_is_undone() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
         // b starts right after a succeeds and fails at once; its retry makes the commit
         // urgent, and that commit fails, undoing a's success. b must not retry: a failed.
         // (On a machine too slow for b to fail within 20 ms, the commit fails first and b is
         // stopped instead; either way b runs once.)
-        let text = "[pipeline]\nworkers = 1\n\
+        let (dir, p, out) = run_failing_commit(
+            "[pipeline]\nworkers = 1\n\
             [tasks.a]\ncommand = 'touch a.ran'\n\
             [tasks.b]\ncommand = 'echo x >> b.tries; exit 1'\nrequires = ['a']\npriority = 1\n\
-            retries = 1\nretry_delay = '1s'\n";
-        let (p, out) = run_failing_commit(root, text, 1);
+            retries = 1\nretry_delay = '1s'\n",
+        );
         let t = |id: &str| &out.tasks[p.index[id]];
 
         assert_eq!(t("a").fate, Fate::Failed);
-        let tries = std::fs::read_to_string(root.join("b.tries")).unwrap();
+        let tries = std::fs::read_to_string(dir.path().join("b.tries")).unwrap();
         assert_eq!(tries, "x\n", "b ran once and did not retry after a failed");
         assert_ne!(t("b").fate, Fate::Ran);
+    }
+
+    #[test]
+    fn an_input_polled_for_is_blocked_when_the_success_it_followed_is_undone() {
+        // The external input starts being polled for as soon as a succeeds; its news makes the
+        // commit urgent, and that commit fails. The input is blocked by a, not left to time out
+        // as missing 2 s later.
+        let (_dir, p, out) = run_failing_commit(
+            "[pipeline]\nworkers = 1\n\
+            [tasks.a]\ncommand = 'touch a.ran'\n\
+            [tasks.feed]\noutputs = ['never']\nwait = '2s'\nrequires = ['a']\n",
+        );
+        assert_eq!(out.tasks[p.index["a"]].fate, Fate::Failed);
+        assert_eq!(out.tasks[p.index["feed"]].fate, Fate::Blocked(p.index["a"]));
     }
 
     #[test]

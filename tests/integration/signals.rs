@@ -284,12 +284,7 @@ fn a_task_whose_runner_died_before_recording_it_is_found_and_stopped() {
     assert_eq!(first.code, -1, "the runner dies by a signal: {}", first.all());
     let orphan = pid(&p, "orphan.pid");
     assert!(alive(orphan), "the orphan outlives its runner");
-    let rows: i64 = p
-        .db()
-        .query_row("SELECT count(*) FROM attempts WHERE task = 'orphan'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let rows = p.count("SELECT count(*) FROM attempts WHERE task = 'orphan'");
     // Usually 0: the runner died before its first commit. Should a slow machine have let it
     // commit, the recorded group leads to the orphan as well; the rerun must stop it either way.
     eprintln!("rows recorded for the orphan before recovery: {rows}");

@@ -4,7 +4,8 @@
 //! Each task takes an exclusive `flock` on its own lock file while it runs, so a second attempt
 //! that starts while an earlier one still runs cannot go unnoticed: it writes `overlap`. Tasks
 //! journal `start`/`end` with nanosecond timestamps; after each kill the test snapshots the
-//! committed markers, and no task with a committed marker may start again afterwards.
+//! committed markers: no task may have one while a task it requires has none, and no task with
+//! a committed marker may start again afterwards.
 //!
 //! CI runs 10 kills; `PLUMB_TORTURE_KILLS=500 cargo test --release torture` runs more
 //! (bench/README.md).
@@ -35,7 +36,9 @@ fn now_ns() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
 }
 
-fn pipeline(rng: &mut Rng, n: usize) -> String {
+/// The pipeline's text, and each task's requirements (`requires[i]` for `t{i}`).
+fn pipeline(rng: &mut Rng, n: usize) -> (String, Vec<Vec<u64>>) {
+    let mut requires = Vec::with_capacity(n);
     let mut s = String::from("[pipeline]\nworkers = 4\n[params]\nround = '0'\n");
     for i in 0..n {
         let sleep = 2 + rng.below(18);
@@ -47,9 +50,12 @@ fn pipeline(rng: &mut Rng, n: usize) -> String {
             let deps: HashSet<u64> = (0..k).map(|_| rng.below(i as u64)).collect();
             let list: Vec<String> = deps.iter().map(|d| format!("\"t{d}\"")).collect();
             s.push_str(&format!("requires = [{}]\n", list.join(", ")));
+            requires.push(deps.into_iter().collect());
+        } else {
+            requires.push(Vec::new());
         }
     }
-    s
+    (s, requires)
 }
 
 /// Markers of one round's instance, as journal names (`3-t17`). A runner killed before it made
@@ -81,7 +87,8 @@ fn sigkill_at_random_moments_never_loses_a_marker_or_overlaps_attempts() {
     let mut rng = Rng(seed);
     let p = Project::new();
     std::fs::create_dir(p.path().join("locks")).unwrap();
-    p.pipeline("torture", &pipeline(&mut rng, 200));
+    let (text, requires) = pipeline(&mut rng, 200);
+    p.pipeline("torture", &text);
 
     // (kill time, markers committed at that moment)
     let mut snapshots: Vec<(u128, HashSet<String>)> = Vec::new();
@@ -108,7 +115,20 @@ fn sigkill_at_random_moments_never_loses_a_marker_or_overlaps_attempts() {
                 done = true;
                 break;
             }
-            snapshots.push((at, markers(&p, round)));
+            let committed = markers(&p, round);
+            // Dependents start before their requirements' markers are committed, but are
+            // recorded after them: what a kill leaves is never a dependent done without them.
+            for (i, reqs) in requires.iter().enumerate() {
+                if committed.contains(&format!("{round}-t{i}")) {
+                    for r in reqs {
+                        assert!(
+                            committed.contains(&format!("{round}-t{r}")),
+                            "t{i} has a marker but t{r}, which it requires, has none (round {round}, seed {seed})"
+                        );
+                    }
+                }
+            }
+            snapshots.push((at, committed));
         }
         // Finish the round: resume until done.
         for _ in 0..5 {
