@@ -316,32 +316,13 @@ thread_local! {
     static CHILD_STACK: std::cell::RefCell<Option<Stack>> = const { std::cell::RefCell::new(None) };
 }
 
-/// /dev/null for the children's stdin, opened once, at descriptor 3 or above.
+/// /dev/null for the children's stdin, opened once.
 fn dev_null() -> io::Result<libc::c_int> {
     static NULL: OnceLock<io::Result<OwnedFd>> = OnceLock::new();
-    match NULL.get_or_init(|| {
-        let f = std::fs::File::open("/dev/null")?;
-        Ok(above_stdio(f.into())?)
-    }) {
+    match NULL.get_or_init(|| Ok(std::fs::File::open("/dev/null")?.into())) {
         Ok(fd) => Ok(fd.as_raw_fd()),
         Err(e) => Err(io::Error::new(e.kind(), format!("cannot open /dev/null: {e}"))),
     }
-}
-
-/// `fd`, or a close-on-exec copy of it at 3 or above when it is 0, 1 or 2 (only when plumb
-/// itself was started with those closed), so the child's `dup2`s onto 0, 1 and 2 cannot
-/// overwrite one another's source.
-fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
-    }
-    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1.
-    let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-    if copy < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor fcntl just returned, owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 /// Start `spec` in a new process group. Must be called within a tokio runtime.
@@ -374,19 +355,21 @@ pub fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let cwd = c_string(spec.cwd.as_os_str())?;
-    let output_copy;
-    let output = if spec.output.as_raw_fd() > 2 {
-        spec.output.as_raw_fd()
-    } else {
-        output_copy = above_stdio(spec.output.try_clone()?)?;
-        output_copy.as_raw_fd()
-    };
+    let (stdin, output) = (dev_null()?, spec.output.as_raw_fd());
+    // The child's dup2s onto 0, 1 and 2 would overwrite a source among them. Rust's runtime
+    // opens /dev/null on any of 0-2 that plumb was started without, so neither ever is.
+    if stdin <= 2 || output <= 2 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "standard descriptors closed under the runner",
+        ));
+    }
     let args = ChildArgs {
         program: program.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
         cwd: cwd.as_ptr(),
-        stdin: dev_null()?,
+        stdin,
         output,
         error: AtomicI32::new(0),
     };

@@ -335,3 +335,31 @@ fn logical_time_decides_what_yesterday_means_in_the_pipeline_zone() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--logical-time"), "{}", bad.stderr);
 }
+
+#[test]
+fn started_with_stdin_closed_tasks_still_read_dev_null_and_their_output_is_logged() {
+    // Some supervisors start plumb with descriptor 0 closed. Rust's runtime opens /dev/null
+    // there before main, so plumb's own descriptors (its /dev/null, a task's output pipe) never
+    // take the number a task's stdin needs; the spawn relies on that.
+    let p = Project::new();
+    p.pipeline(
+        "c",
+        "[tasks.a]\ncommand = 'cat; readlink /proc/self/fd/0; echo to-out; echo to-err >&2'\n\
+         [tasks.b]\ncommand = 'cat && echo b-read-eof'\nrequires = ['a']\n",
+    );
+    let mut c = Command::new("sh");
+    c.current_dir(p.path())
+        .args(["-c", &format!("exec 0<&- && exec {PLUMB} run c")])
+        .env_remove("PLUMB_STATE_DIR")
+        .env_remove("PLUMB_LOG");
+    let out = run(c);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let a = p.plumb(&["logs", "c", "a"]);
+    assert!(
+        a.stdout.contains("/dev/null\nto-out\nto-err\n"),
+        "stdin is /dev/null and both streams are captured: {}",
+        a.stdout
+    );
+    let b = p.plumb(&["logs", "c", "b"]);
+    assert!(b.stdout.contains("b-read-eof"), "{}", b.stdout);
+}
