@@ -504,7 +504,12 @@ mod tests {
             extern "C" fn handler(_: libc::c_int) {}
             libc::signal(libc::SIGWINCH, handler as *const () as libc::sighandler_t);
         }
-        let (status, out) = run(&["grep", "-E", "^Sig(Ign|Cgt)", "/proc/self/status"], &[], Path::new("/")).unwrap();
+        let (status, out) = run(
+            &["grep", "-E", "^Sig(Ign|Cgt)", "/proc/self/status"],
+            &[],
+            Path::new("/"),
+        )
+        .unwrap();
         assert!(status.success(), "{out}");
         let mask = |name: &str| {
             let line = out.lines().find(|l| l.starts_with(name)).unwrap();
