@@ -167,14 +167,18 @@ def fresh(kind, runner, tasks, base):
 
 def measure_graph(kind, tasks, runners, runs, base):
     """Time every runner on one graph, `runs` rounds, interleaved (round 1 of every runner,
-    then round 2, ...) so the machine's drift falls on all runners alike. Each run starts from
+    then round 2, ...) so the machine's drift falls on all runners alike, the order rotated by
+    one each round. Each run starts from
     a fresh directory. Luigi runs once. Returns ({runner: (median wall, median cpu, peak MB,
     number of runs, wall of each run) or None}, {runner: (dir, cmd) of its last run})."""
     samples = {r: [] for r in runners}
     last = {}
     skipped = set()
     for round_ in range(runs):
-        for r in runners:
+        # Each round starts one runner later, so that over the rounds every runner takes every
+        # place in the order and none always follows the same one (or Luigi's long run).
+        k = round_ % len(runners)
+        for r in runners[k:] + runners[:k]:
             if r in skipped or (r == "luigi" and round_ > 0):
                 continue
             # Nothing is deleted until the whole benchmark is over: on ext4 without a journal
