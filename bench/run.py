@@ -316,7 +316,7 @@ def write(path, graphs, runners, results, resume, scale, runs):
     lines = ["# Benchmark results", ""]
     lines.append(f"Written by `python3 bench/run.py` on {time.strftime('%Y-%m-%d %H:%M %Z')}: "
                  f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-                 f"median of {runs} runs, runners interleaved round by round so drift falls on all alike "
+                 f"median of {runs} runs, runners interleaved round by round so drift falls on all alike, their order rotated by one each round "
                  f"(Luigi: 1 run, skipped past {LUIGI_LIMIT:.0f} s). "
                  "Every task runs `true && touch out/<id>`; parallelism 2 everywhere. "
                  "CPU is user+system time of the runner and all it started; memory is the peak "
