@@ -520,6 +520,41 @@ mod tests {
         assert_eq!(mask("SigIgn:") & bit(libc::SIGWINCH), 0, "{out}");
     }
 
+    /// Kernels before 5.3 give no pidfd, and the child is then polled with `waitpid` every
+    /// 10 ms. No kernel here lacks one, so the test takes the pidfd away after the spawn.
+    #[test]
+    fn without_a_pidfd_the_exit_is_found_by_polling_and_a_cancelled_wait_loses_nothing() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let devnull = OwnedFd::from(std::fs::File::create("/dev/null").unwrap());
+            let start = |script: &str| {
+                let argv = [OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(script)];
+                let mut child = spawn(&Spec {
+                    argv: &argv,
+                    env: &[],
+                    cwd: Path::new("/"),
+                    output: &devnull,
+                })
+                .unwrap();
+                assert!(matches!(child.exit, Exit::Pidfd(_)), "this kernel gave no pidfd");
+                child.exit = Exit::Poll;
+                child
+            };
+            let mut child = start("sleep 0.3; exit 7");
+            // A wait given up before the exit leaves the child to the next one.
+            let early = tokio::time::timeout(Duration::from_millis(50), child.wait()).await;
+            assert!(early.is_err(), "the child cannot have exited yet");
+            assert_eq!(child.wait().await.unwrap().code(), Some(7));
+            // Asked again, the status is remembered, not reaped twice.
+            assert_eq!(child.wait().await.unwrap().code(), Some(7));
+            let mut child = start("kill -KILL $$");
+            assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+        });
+    }
+
     #[test]
     fn the_inherited_environment_passes_through() {
         let path = std::env::var("PATH").unwrap();
