@@ -24,7 +24,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::state::{OutboxRow, Runner, State};
+use crate::state::{NewAlert, Runner, State};
 
 /// How long one SMTP connection or command may take.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,7 +194,7 @@ pub async fn deliver(
         if !state.claim_alert(alert.id, me).map_err(|e| e.to_string())? {
             continue;
         }
-        match send(&transport, cfg, &alert).await {
+        match send(&transport, cfg, &alert.recipients, &alert.subject, &alert.body).await {
             Ok(()) => {
                 state.alert_sent(alert.id).map_err(|e| e.to_string())?;
                 tracing::info!(event = "alert_sent", alert = alert.id, subject = %alert.subject, server = %cfg.server());
@@ -211,10 +211,27 @@ pub async fn deliver(
     Ok(report)
 }
 
+/// Send an alert that could not be put in the outbox (the state database refused the write),
+/// at once and once: there is no row to retry from.
+pub fn send_unqueued(cfg: &SmtpConfig, a: &NewAlert) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let transport = cfg.transport()?;
+        send(&transport, cfg, &a.recipients, &a.subject, &a.body)
+            .await
+            .map_err(|e| format!("{}: {e}", cfg.server()))
+    })
+}
+
 async fn send(
     transport: &AsyncSmtpTransport<Tokio1Executor>,
     cfg: &SmtpConfig,
-    a: &OutboxRow,
+    recipients: &[String],
+    subject: &str,
+    body: &str,
 ) -> Result<(), String> {
     let mut m = Message::builder()
         .from(
@@ -222,12 +239,12 @@ async fn send(
                 .parse()
                 .map_err(|e| format!("PLUMB_ALERT_FROM {:?}: {e}", cfg.from))?,
         )
-        .subject(a.subject.clone())
+        .subject(subject.to_string())
         .header(ContentType::TEXT_PLAIN);
-    for r in &a.recipients {
+    for r in recipients {
         m = m.to(r.parse().map_err(|e| format!("recipient {r:?}: {e}"))?);
     }
-    let message = m.body(a.body.clone()).map_err(|e| e.to_string())?;
+    let message = m.body(body.to_string()).map_err(|e| e.to_string())?;
     // lettre bounds each command; this bounds the whole exchange too.
     match tokio::time::timeout(SMTP_TIMEOUT * 3, transport.send(message)).await {
         Ok(Ok(_)) => Ok(()),

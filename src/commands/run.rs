@@ -180,8 +180,12 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
             alerts.push(facts.recovery());
         }
     }
-    queued += alerts.len();
-    state.finish_run(&run_id, outcome_word, &counts, &alerts)?;
+    // A run whose end cannot be recorded (a full disk, say) still ends as one: the summary is
+    // printed, and its alerts, which could not be queued, are sent at once or named.
+    let recorded = state.finish_run(&run_id, outcome_word, &counts, &alerts);
+    if recorded.is_ok() {
+        queued += alerts.len();
+    }
     drop(checkpoints);
     finish_alerts(courier, smtp.is_some(), queued);
     tracing::info!(
@@ -198,6 +202,9 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         "{}",
         report::summary(&pipeline, &label, &run_id, &outcome, elapsed, &resume)
     );
+    if let Err(e) = recorded {
+        unrecorded_end(&e, &alerts, smtp.as_ref());
+    }
     // The process exits right after: freeing a large pipeline and plan piece by piece would
     // only cost time (about 3 ms at 10,000 tasks, a tenth of a resume pass).
     drop(state);
@@ -340,6 +347,32 @@ fn wants(p: &crate::pipeline::Pipeline, event: &str) -> bool {
 }
 
 /// Give queued alerts a bounded time to go out, and say plainly when they cannot.
+/// Say that the state database refused the run's end, and deliver what it refused of the alerts.
+fn unrecorded_end(e: &dyn std::fmt::Display, alerts: &[crate::state::NewAlert], smtp: Option<&SmtpConfig>) {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    eprintln!(
+        "plumb: error: the end of this run could not be recorded: {e}\n\
+         plumb: the next run counts this one as interrupted and runs again every task without a marker"
+    );
+    for a in alerts {
+        match smtp.map(|cfg| crate::mail::send_unqueued(cfg, a)) {
+            Some(Ok(())) => eprintln!(
+                "plumb: the {} alert could not be queued, so it was sent directly: {}",
+                a.event, a.subject
+            ),
+            Some(Err(err)) => eprintln!(
+                "plumb: error: the {} alert could neither be queued nor sent ({err}): {}",
+                a.event, a.subject
+            ),
+            None => eprintln!(
+                "plumb: error: the {} alert could not be queued and PLUMB_SMTP_URL is not set: {}",
+                a.event, a.subject
+            ),
+        }
+    }
+}
+
 fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize) {
     if let Some(c) = courier {
         match c.finish(Duration::from_secs(20)) {

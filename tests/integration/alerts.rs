@@ -347,3 +347,94 @@ fn a_password_written_into_the_url_is_used_but_never_shown_or_stored() {
     let db = std::fs::read(p.path().join("state/plumb.db")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains(secret));
 }
+
+/// A tmpfs of `size` mounted on `dir` for as long as it lives; `None` (after saying so loudly)
+/// where this process may not mount, as on a machine without root.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs on {} (needs root); the full-disk test did not run",
+                dir.display()
+            );
+        }
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_state_disk_that_fills_up_still_ends_the_run_with_its_summary_and_its_alert() {
+    let server = MailServer::start();
+    let p = Project::new();
+    // The state directory is a 512 KiB disk, and the first task fills it (once): its marker,
+    // and the run's end with the failure alert, cannot be written.
+    let Some(_disk) = SmallDisk::mount(&p.path().join("state"), "512k") else {
+        return;
+    };
+    p.pipeline(
+        "p",
+        "[alerts]\nemail = ['oncall@example.com']\n\
+         [tasks.fill]\ncommand = '[ -e once ] || { touch once; head -c 2000000 /dev/zero > state/filler 2>/dev/null; }; echo fill >> ran.txt'\n\
+         [tasks.after]\ncommand = 'echo after >> ran.txt'\nrequires = ['fill']\n",
+    );
+    let out = with_smtp(&p, server.port, &["run", "p"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("succeeded, but its marker could not be recorded")
+            && out.stdout.contains("database or disk is full"),
+        "{}",
+        out.all()
+    );
+    // The summary, with the command that resumes, as after any failed run.
+    assert!(out.stdout.contains("resume with:"), "{}", out.all());
+    assert!(
+        out.stderr.contains("the end of this run could not be recorded")
+            && out
+                .stderr
+                .contains("the failure alert could not be queued, so it was sent directly"),
+        "{}",
+        out.all()
+    );
+    let mails = server.wait_for(1, Duration::from_secs(10));
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].subject().starts_with("[plumb] p FAILED"),
+        "{}",
+        mails[0].subject()
+    );
+
+    // With room again, the next run runs both again (no marker was recorded), and ends clean.
+    std::fs::remove_file(p.path().join("state/filler")).unwrap();
+    let out = with_smtp(&p, server.port, &["run", "p"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(p.lines("ran.txt"), ["fill", "after", "fill", "after"]);
+    assert_eq!(p.markers("p"), ["after", "fill"]);
+    assert_eq!(
+        p.count("SELECT count(*) FROM runs WHERE outcome = 'interrupted'"),
+        1
+    );
+    let check: String = p
+        .db()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let out = with_smtp(&p, server.port, &["run", "p"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(p.lines("ran.txt").len(), 4, "a done instance runs nothing");
+}
