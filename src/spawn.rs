@@ -74,7 +74,8 @@ pub struct Child {
 enum Exit {
     /// Readable once the child has exited.
     Pidfd(AsyncFd<OwnedFd>),
-    /// Kernels before 5.3 have no pidfd: look every 10 ms.
+    /// No pollable pidfd (kernels before 5.2 ignore `CLONE_PIDFD`; on 5.2 epoll refuses the
+    /// pidfd it gives): look every 10 ms.
     Poll,
 }
 

@@ -346,7 +346,6 @@ fn wants(p: &crate::pipeline::Pipeline, event: &str) -> bool {
     !p.alerts.email.is_empty() && p.alerts.on.iter().any(|e| e == event)
 }
 
-/// Give queued alerts a bounded time to go out, and say plainly when they cannot.
 /// Say that the state database refused the run's end, and deliver what it refused of the alerts.
 fn unrecorded_end(e: &dyn std::fmt::Display, alerts: &[crate::state::NewAlert], smtp: Option<&SmtpConfig>) {
     use std::io::Write;
@@ -373,6 +372,7 @@ fn unrecorded_end(e: &dyn std::fmt::Display, alerts: &[crate::state::NewAlert], 
     }
 }
 
+/// Give queued alerts a bounded time to go out, and say plainly when they cannot.
 fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize) {
     if let Some(c) = courier {
         match c.finish(Duration::from_secs(20)) {

@@ -377,21 +377,27 @@ impl Drop for SmallDisk {
     }
 }
 
-#[test]
-fn a_state_disk_that_fills_up_still_ends_the_run_with_its_summary_and_its_alert() {
-    let server = MailServer::start();
+/// A project whose state directory is a 512 KiB disk, with a first task that fills it (on its
+/// first run only): that task's marker, and the run's end with its failure alert, cannot be
+/// written. `None` where no disk can be mounted.
+fn filling_project() -> Option<(Project, SmallDisk)> {
     let p = Project::new();
-    // The state directory is a 512 KiB disk, and the first task fills it (once): its marker,
-    // and the run's end with the failure alert, cannot be written.
-    let Some(_disk) = SmallDisk::mount(&p.path().join("state"), "512k") else {
-        return;
-    };
+    let disk = SmallDisk::mount(&p.path().join("state"), "512k")?;
     p.pipeline(
         "p",
         "[alerts]\nemail = ['oncall@example.com']\n\
          [tasks.fill]\ncommand = '[ -e once ] || { touch once; head -c 2000000 /dev/zero > state/filler 2>/dev/null; }; echo fill >> ran.txt'\n\
          [tasks.after]\ncommand = 'echo after >> ran.txt'\nrequires = ['fill']\n",
     );
+    Some((p, disk))
+}
+
+#[test]
+fn a_state_disk_that_fills_up_still_ends_the_run_with_its_summary_and_its_alert() {
+    let server = MailServer::start();
+    let Some((p, _disk)) = filling_project() else {
+        return;
+    };
     let out = with_smtp(&p, server.port, &["run", "p"]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
@@ -437,4 +443,36 @@ fn a_state_disk_that_fills_up_still_ends_the_run_with_its_summary_and_its_alert(
     let out = with_smtp(&p, server.port, &["run", "p"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(p.lines("ran.txt").len(), 4, "a done instance runs nothing");
+}
+
+#[test]
+fn an_alert_that_can_be_neither_queued_nor_sent_is_named_on_stderr() {
+    // No mail server at all, then one that does not answer: the failure alert of a run whose
+    // end could not be recorded is not dropped in silence.
+    let Some((p, _disk)) = filling_project() else {
+        return;
+    };
+    let out = p.plumb(&["run", "p"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stdout.contains("resume with:"), "{}", out.all());
+    assert!(
+        out.stderr.contains(
+            "the failure alert could not be queued and PLUMB_SMTP_URL is not set: [plumb] p FAILED"
+        ),
+        "{}",
+        out.all()
+    );
+
+    let Some((p, _disk)) = filling_project() else {
+        return;
+    };
+    let out = with_smtp(&p, free_port(), &["run", "p"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("the failure alert could neither be queued nor sent (smtp://127.0.0.1:")
+            && out.stderr.contains("): [plumb] p FAILED"),
+        "{}",
+        out.all()
+    );
 }
