@@ -1,6 +1,7 @@
 //! Project discovery, state location, and the read-only commands: plan, status, history, logs,
 //! graph, next.
 
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use crate::support::{PLUMB, Project, run};
@@ -347,11 +348,14 @@ fn started_with_stdin_closed_tasks_still_read_dev_null_and_their_output_is_logge
         "[tasks.a]\ncommand = 'cat; readlink /proc/self/fd/0; echo to-out; echo to-err >&2'\n\
          [tasks.b]\ncommand = 'cat && echo b-read-eof'\nrequires = ['a']\n",
     );
-    let mut c = Command::new("sh");
-    c.current_dir(p.path())
-        .args(["-c", &format!("exec 0<&- && exec {PLUMB} run c")])
-        .env_remove("PLUMB_STATE_DIR")
-        .env_remove("PLUMB_LOG");
+    let mut c = p.cmd(&["run", "c"]);
+    // SAFETY: `close` is async-signal-safe; it runs in the child after its stdio is set up.
+    unsafe {
+        c.pre_exec(|| {
+            libc::close(0);
+            Ok(())
+        });
+    }
     let out = run(c);
     assert_eq!(out.code, 0, "{}", out.all());
     let a = p.plumb(&["logs", "c", "a"]);
