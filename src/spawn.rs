@@ -34,11 +34,17 @@ use std::time::Duration;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-/// The runner's environment as `KEY=VALUE` C strings, with each key's length, read once.
+/// plumb's own secrets: never passed on from the runner's environment to a task or a `check`.
+/// A task that needs one sets it in its own `env`, which still applies.
+pub const SECRETS: [&str; 3] = ["PLUMB_SMTP_URL", "PLUMB_SMTP_PASSWORD", "PLUMB_SERVE_TOKEN"];
+
+/// The runner's environment as `KEY=VALUE` C strings, with each key's length, read once, without
+/// plumb's [`SECRETS`].
 fn inherited() -> &'static [(usize, CString)] {
     static ENV: OnceLock<Vec<(usize, CString)>> = OnceLock::new();
     ENV.get_or_init(|| {
         std::env::vars_os()
+            .filter(|(k, _)| !SECRETS.iter().any(|s| k.as_bytes() == s.as_bytes()))
             .filter_map(|(k, v)| key_value(k.as_bytes(), v.as_bytes()).map(|c| (k.len(), c)))
             .collect()
     })

@@ -476,3 +476,62 @@ fn an_alert_that_can_be_neither_queued_nor_sent_is_named_on_stderr() {
         out.all()
     );
 }
+
+#[test]
+fn plumbs_smtp_secrets_never_reach_a_task_its_log_or_the_failure_email() {
+    let secret = "pw-in-env-s3cret";
+    let server = MailServer::start_tls_auth(secret);
+    let p = Project::new();
+    p.file("ca.pem", server.ca_pem.as_deref().unwrap());
+    p.pipeline(
+        "t",
+        "[alerts]\nemail = ['oncall@example.com']\n\
+         [tasks.dump]\ncommand = 'env > dumped-env; env; test -f fixed'\ncheck = 'env > check-env'\n\
+         [tasks.own]\ncommand = 'env > own-env'\nenv = { PLUMB_SMTP_URL = 'smtp://relay.example:25' }\n",
+    );
+    let url = format!("smtp://plumb@localhost:{}", server.port);
+    let mut c = over_tls(&p, &["run", "t"], url);
+    c.env("PLUMB_SMTP_PASSWORD", secret)
+        .env("PLUMB_SERVE_TOKEN", "serve-t0ken");
+    let out = run(c);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let mails = server.wait_for(1, Duration::from_secs(10));
+    assert_eq!(mails.len(), 1, "{}", out.all());
+
+    let env = p.read("dumped-env");
+    assert!(
+        env.contains("PLUMB_TASK=dump"),
+        "the task did print its environment: {env}"
+    );
+    for name in ["PLUMB_SMTP_URL=", "PLUMB_SMTP_PASSWORD=", "PLUMB_SERVE_TOKEN="] {
+        assert!(!env.contains(name), "{name} reached the task: {env}");
+    }
+    // A task's own `env` still applies, secrets' names included.
+    assert!(
+        p.read("own-env")
+            .contains("PLUMB_SMTP_URL=smtp://relay.example:25\n")
+    );
+
+    let log = p.plumb(&["logs", "t", "dump"]);
+    let db = String::from_utf8_lossy(&std::fs::read(p.path().join("state/plumb.db")).unwrap()).into_owned();
+    let body = mails[0].body();
+    assert!(
+        body.contains("PLUMB_TASK=dump"),
+        "the log tail is in the e-mail: {body}"
+    );
+    for s in [secret, "serve-t0ken"] {
+        assert!(!out.all().contains(s), "{s} in the run's output");
+        assert!(!log.all().contains(s), "{s} in the task's log");
+        assert!(!body.contains(s), "{s} in the failure e-mail");
+        assert!(!db.contains(s), "{s} in state/plumb.db");
+    }
+
+    // The check runs under the same environment once the task passes.
+    p.file("fixed", "");
+    let mut c = p.cmd(&["run", "t"]);
+    c.env("PLUMB_SMTP_PASSWORD", secret);
+    assert_eq!(run(c).code, 0);
+    let check_env = p.read("check-env");
+    assert!(check_env.contains("PLUMB_TASK=dump"), "{check_env}");
+    assert!(!check_env.contains("PLUMB_SMTP_PASSWORD="), "{check_env}");
+}
