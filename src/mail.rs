@@ -77,7 +77,7 @@ impl SmtpConfig {
             .ok()
             .filter(|p| !p.is_empty());
         if let Some(p) = url.password() {
-            let decoded = percent_encoding_decode(p);
+            let decoded = userinfo_decode(p);
             password = password.or(Some(decoded));
             let _ = url.set_password(None);
         }
@@ -135,17 +135,19 @@ impl SmtpConfig {
             };
         }
         if let Some(pw) = &self.password {
-            b = b.credentials(Credentials::new(self.url.username().to_string(), pw.clone()));
+            b = b.credentials(Credentials::new(userinfo_decode(self.url.username()), pw.clone()));
         }
         Ok(b.timeout(Some(SMTP_TIMEOUT)).build())
     }
 }
 
-fn percent_encoding_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
+/// A URL's user or password as written, percent-decoded as RFC 3986 says: `+` stays a plus and
+/// `&` is an ordinary character (form decoding would turn the one into a space and cut at the
+/// other).
+fn userinfo_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// What one delivery round did.
@@ -308,5 +310,18 @@ impl Courier {
     pub fn finish(self, limit: Duration) -> Option<Delivery> {
         let _ = self.tx.send(Kick::Stop);
         self.done.recv_timeout(limit).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::userinfo_decode;
+
+    #[test]
+    fn userinfo_keeps_plus_and_ampersand_and_decodes_percent_escapes() {
+        assert_eq!(userinfo_decode("a+b&c=d"), "a+b&c=d");
+        assert_eq!(userinfo_decode("p%2Bw%26rd%40x%25"), "p+w&rd@x%");
+        assert_eq!(userinfo_decode("plain"), "plain");
+        assert_eq!(userinfo_decode(""), "");
     }
 }

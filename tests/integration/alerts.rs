@@ -535,3 +535,20 @@ fn plumbs_smtp_secrets_never_reach_a_task_its_log_or_the_failure_email() {
     assert!(check_env.contains("PLUMB_TASK=dump"), "{check_env}");
     assert!(!check_env.contains("PLUMB_SMTP_PASSWORD="), "{check_env}");
 }
+
+#[test]
+fn a_url_password_with_plus_and_ampersand_logs_in_as_written() {
+    let secret = "p+w&rd";
+    let server = MailServer::start_tls_auth(secret);
+    let p = failing_project_trusting(&server);
+    let url = format!("smtp://plumb:{secret}@localhost:{}", server.port);
+    let out = run(over_tls(&p, &["run", "t"], url));
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(
+        server.wait_for(1, Duration::from_secs(10)).len(),
+        1,
+        "the server accepted the password: {}",
+        out.stderr
+    );
+    assert!(!out.all().contains(secret));
+}
