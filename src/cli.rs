@@ -207,6 +207,25 @@ pub enum AlertsCommand {
     Flush,
 }
 
+impl Command {
+    /// Commands that only print what they read: when their stdout is closed early (`plumb next
+    /// p | head -1`) they end there, as `ls | head` does, instead of failing on the write.
+    /// Commands that act (run, reset, backfill, schedule, alerts flush) keep going and report.
+    pub fn only_prints(&self) -> bool {
+        match self {
+            Command::Validate { .. }
+            | Command::Plan { .. }
+            | Command::Status { .. }
+            | Command::History { .. }
+            | Command::Logs { .. }
+            | Command::Graph { .. }
+            | Command::Next { .. } => true,
+            Command::Alerts { command } => matches!(command, AlertsCommand::List),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
     Dot,

@@ -11,6 +11,9 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = Cli::parse();
+    if cli.command.only_prints() {
+        end_quietly_on_a_closed_stdout();
+    }
     init_logging(cli.log_format);
     let code = match plumb::commands::run(cli) {
         Ok(code) => code,
@@ -20,6 +23,16 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Rust's runtime ignores SIGPIPE, so a write to a closed pipe fails and `println!` panics;
+/// the default action ends the process silently instead, which is what a reader of `| head`
+/// expects.
+fn end_quietly_on_a_closed_stdout() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called first thing in main, before any thread exists, and installs no handler
+    // (SIG_DFL), so no code runs in signal context.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 fn render_error(e: &plumb::error::Error) -> String {

@@ -367,3 +367,35 @@ fn started_with_stdin_closed_tasks_still_read_dev_null_and_their_output_is_logge
     let b = p.plumb(&["logs", "c", "b"]);
     assert!(b.stdout.contains("b-read-eof"), "{}", b.stdout);
 }
+
+/// Regression: `plumb next p --count N | head -1` panicked with exit 101 once head had gone.
+#[test]
+fn a_reader_that_closes_stdout_early_ends_a_printing_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let p = Project::new();
+    p.pipeline(
+        "p",
+        "[pipeline]\nschedule = '* * * * *'\n[tasks.a]\ncommand = 'true'\n",
+    );
+    let mut c = p.cmd(&["next", "p", "--count", "200000"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut first = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    assert!(first.ends_with(")\n"), "a fire time: {first:?}");
+    // 200,000 lines are far more than a pipe holds: plumb is still writing when the reader goes.
+    drop(out);
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(stderr, "", "nothing on stderr");
+    assert_eq!(
+        result.status.signal(),
+        Some(nix::sys::signal::Signal::SIGPIPE as i32),
+        "ended by SIGPIPE as `ls | head` is: {:?}",
+        result.status
+    );
+}
