@@ -13,6 +13,7 @@ mod cli;
 mod engine;
 mod example;
 mod locks;
+mod quoting;
 mod scale;
 mod schedule;
 mod signals;
