@@ -46,9 +46,16 @@ pub enum StateError {
 
 pub type Result<T> = std::result::Result<T, StateError>;
 
-const MIGRATIONS: &[&str] = &[
+/// One step of the schema's history: SQL, or a Rust function where rows must be rewritten.
+enum Migration {
+    Sql(&'static str),
+    Rows(fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>),
+}
+
+const MIGRATIONS: &[Migration] = &[
     // 1: runs, attempts, markers.
-    "CREATE TABLE runs (
+    Migration::Sql(
+        "CREATE TABLE runs (
         run_id       TEXT PRIMARY KEY,
         pipeline     TEXT NOT NULL,
         instance     TEXT NOT NULL,
@@ -94,8 +101,10 @@ const MIGRATIONS: &[&str] = &[
         finished_at  TEXT NOT NULL,
         PRIMARY KEY (pipeline, instance, task)
     ) WITHOUT ROWID;",
+    ),
     // 2: the alert outbox, and when an attempt series missed its SLA.
-    "CREATE TABLE alerts (
+    Migration::Sql(
+        "CREATE TABLE alerts (
         id              INTEGER PRIMARY KEY,
         created_at      TEXT NOT NULL,
         event           TEXT NOT NULL,
@@ -115,8 +124,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_pending ON alerts(status, next_attempt_at) WHERE status != 'sent';
         ALTER TABLE attempts ADD COLUMN sla_missed_at TEXT;",
+    ),
     // 3: the scheduler: since when each pipeline is scheduled, and every fire time it handled.
-    "CREATE TABLE schedules (
+    Migration::Sql(
+        "CREATE TABLE schedules (
         pipeline  TEXT PRIMARY KEY,
         schedule  TEXT NOT NULL,
         since     TEXT NOT NULL
@@ -131,11 +142,59 @@ const MIGRATIONS: &[&str] = &[
         ended_at   TEXT,
         PRIMARY KEY (pipeline, fire_time)
     ) WITHOUT ROWID;",
+    ),
     // 4: no index of running attempts. It cost a page write per task (an entry added at the
     // start, removed at the end), and only recovery after a crash looks for running attempts,
     // by instance, which attempts_by_task serves.
-    "DROP INDEX attempts_running;",
+    Migration::Sql("DROP INDEX attempts_running;"),
+    // 5: instance keys in the unambiguous encoding of `key::encode`. Earlier keys joined values
+    // unescaped, so two param sets could share one key; each run's own params say which instance
+    // it was, and its attempts, markers and alerts follow it.
+    Migration::Rows(reencode_instance_keys),
 ];
+
+/// Rewrite every run's instance key from its recorded params, with the rows that belong to it.
+fn reencode_instance_keys(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let mut renamed = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT run_id, pipeline, instance, params FROM runs")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (run_id, pipeline, old, params): (String, String, String, String) =
+                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+            let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&params) else {
+                continue;
+            };
+            let pairs: Vec<(String, String)> = map
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                .collect();
+            let Some(ordered) = crate::key::legacy_order(&old, &pairs) else {
+                continue;
+            };
+            let new = crate::key::encode(&ordered);
+            if new != old {
+                renamed.push((run_id, pipeline, old, new));
+            }
+        }
+    }
+    for (run_id, pipeline, old, new) in renamed {
+        tx.execute(
+            "UPDATE runs SET instance = ?1 WHERE run_id = ?2",
+            params![new, run_id],
+        )?;
+        for table in ["attempts", "markers", "alerts"] {
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET instance = ?1 \
+                     WHERE run_id = ?2 AND pipeline = ?3 AND instance = ?4"
+                ),
+                params![new, run_id, pipeline, old],
+            )?;
+        }
+    }
+    Ok(())
+}
 
 /// A pass with nothing to run leaves the WAL unchecked at close while it is smaller than this.
 const KEEP_WAL_BYTES: u64 = 512 << 10;
@@ -293,7 +352,7 @@ impl State {
                 known,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -305,7 +364,11 @@ impl State {
             if now > i as i64 {
                 continue;
             }
-            tx.execute_batch(sql).map_err(err)?;
+            match step {
+                Migration::Sql(sql) => tx.execute_batch(sql),
+                Migration::Rows(rewrite) => rewrite(&tx),
+            }
+            .map_err(err)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)
                 .map_err(err)?;
             tx.commit().map_err(err)?;

@@ -12,6 +12,7 @@ mod cache;
 mod cli;
 mod engine;
 mod example;
+mod keys;
 mod locks;
 mod scale;
 mod schedule;
