@@ -5,11 +5,11 @@ use crate::exit;
 use crate::mail::{self, SmtpConfig};
 use crate::process;
 use crate::project::Locator;
-use crate::state::{Runner, State};
+use crate::state::Runner;
 
 pub fn list(locator: &Locator) -> Result<i32> {
     let project = locator.project()?;
-    let state = State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let pending = state.pending_alerts()?;
     if pending.is_empty() {
         println!("no alerts waiting to be sent");

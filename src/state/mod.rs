@@ -42,6 +42,19 @@ pub enum StateError {
         "state database {path} has schema version {found}, newer than this plumb understands ({known}); upgrade plumb"
     )]
     TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error(
+        "state database {} is {what}, but {} shows earlier use: {found}\n  \
+         its markers are gone: restore it from a backup, or pass --new-state to start over with \
+         an empty one (every task will run again)",
+        path.display(), path.parent().map(|d| d.display().to_string()).unwrap_or_default()
+    )]
+    Emptied {
+        path: PathBuf,
+        /// `missing` or `empty (0 bytes)`.
+        what: &'static str,
+        /// What shows earlier use.
+        found: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
@@ -301,6 +314,19 @@ pub fn now_rfc3339() -> String {
 }
 
 impl State {
+    /// How the database under `dir` holds nothing: `missing`, `empty (0 bytes)`, or `None` when
+    /// it (or its write-ahead log) holds data.
+    pub fn holds_nothing(dir: &Path) -> Option<&'static str> {
+        let size = |name: &str| std::fs::metadata(dir.join(name)).ok().map(|m| m.len());
+        let wal = size("plumb.db-wal").unwrap_or(0);
+        match size("plumb.db") {
+            _ if wal > 0 => None,
+            None => Some("missing"),
+            Some(0) => Some("empty (0 bytes)"),
+            Some(_) => None,
+        }
+    }
+
     /// Open (creating if needed) the state database under `dir`.
     pub fn open(dir: &Path) -> Result<State> {
         std::fs::create_dir_all(dir).map_err(|source| StateError::Dir {

@@ -399,7 +399,7 @@ fn a_state_disk_that_fills_up_still_ends_the_run_with_its_summary_and_its_alert(
         return;
     };
     let out = with_smtp(&p, server.port, &["run", "p"]);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, 5, "plumb could not keep its state: {}", out.all());
     assert!(
         out.stdout
             .contains("succeeded, but its marker could not be recorded")
@@ -453,7 +453,7 @@ fn an_alert_that_can_be_neither_queued_nor_sent_is_named_on_stderr() {
         return;
     };
     let out = p.plumb(&["run", "p"]);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, 5, "{}", out.all());
     assert!(out.stdout.contains("resume with:"), "{}", out.all());
     assert!(
         out.stderr.contains(
@@ -467,7 +467,7 @@ fn an_alert_that_can_be_neither_queued_nor_sent_is_named_on_stderr() {
         return;
     };
     let out = with_smtp(&p, free_port(), &["run", "p"]);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, 5, "{}", out.all());
     assert!(
         out.stderr
             .contains("the failure alert could neither be queued nor sent (smtp://127.0.0.1:")

@@ -17,5 +17,6 @@ mod locks;
 mod scale;
 mod schedule;
 mod signals;
+mod state;
 mod torture;
 mod validate;
