@@ -164,6 +164,15 @@ const MIGRATIONS: &[Migration] = &[
     // unescaped, so two param sets could share one key; each run's own params say which instance
     // it was, and its attempts, markers and alerts follow it.
     Migration::Rows(reencode_instance_keys),
+    // 6: settle attempts left `running` by a run that ended: a success whose marker could not be
+    // committed (a full disk) in a run whose end later was. `finish_run` now settles them.
+    Migration::Sql(
+        "UPDATE attempts SET state = 'failed',
+             ended_at = COALESCE(ended_at, (SELECT ended_at FROM runs WHERE runs.run_id = attempts.run_id)),
+             error = COALESCE(error, 'its end could not be recorded when it finished')
+         WHERE state = 'running'
+           AND run_id IN (SELECT run_id FROM runs WHERE outcome != 'running');",
+    ),
 ];
 
 /// Rewrite every run's instance key from its recorded params, with the rows that belong to it.
@@ -488,6 +497,14 @@ impl State {
             tx.execute(
                 "UPDATE runs SET ended_at = ?2, outcome = ?3, counts = ?4 WHERE run_id = ?1",
                 params![run_id, now_rfc3339(), outcome, counts_json],
+            )?;
+            // Every attempt has ended by now; one still `running` is one whose end could not be
+            // committed (its marker neither: it counts as failed and runs again).
+            tx.execute(
+                "UPDATE attempts SET state = 'failed', ended_at = ?2,
+                     error = COALESCE(error, 'its end could not be recorded when it finished')
+                 WHERE run_id = ?1 AND state = 'running'",
+                params![run_id, now_rfc3339()],
             )?;
             for a in alerts {
                 enqueue(tx, a)?;
@@ -815,6 +832,59 @@ mod tests {
         );
         let markers = s.markers("p", "", 2).unwrap();
         assert!(markers.contains_key("kept") && !markers.contains_key("lost"));
+    }
+
+    #[test]
+    fn a_run_that_ends_settles_an_attempt_whose_end_could_not_be_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = with_run(dir.path(), "");
+        let id = s.begin_attempt("r1", "p", "", "t", 1, "log", ME);
+        s.commit_batch().unwrap();
+        // Its success and marker went into a batch that failed to commit: nothing of it is kept.
+        s.finish_attempt(id, &success(), Some(("p", "", "t", "fp", "r1")), None);
+        s.batch = attempts::Batch::default();
+        assert_eq!(s.running_attempts("p", "").unwrap().len(), 1);
+        s.finish_run("r1", "failed", "{}", &[]).unwrap();
+        let rows = s.attempts("p", "").unwrap();
+        assert_eq!(rows[0].state, AttemptState::Failed);
+        assert_eq!(
+            rows[0].error.as_deref(),
+            Some("its end could not be recorded when it finished")
+        );
+        assert!(rows[0].ended_at.is_some());
+        assert!(s.markers("p", "", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn migration_6_settles_attempts_left_running_by_runs_that_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = with_run(dir.path(), "");
+        s.insert_run("r2", "p", "", "{}", "2026-01-01T00:00:01Z", ME, "plumb run p")
+            .unwrap();
+        s.begin_attempt("r1", "p", "", "ended", 1, "log", ME);
+        s.begin_attempt("r2", "p", "", "live", 1, "log", ME);
+        s.commit_batch().unwrap();
+        s.conn
+            .execute_batch(
+                "UPDATE runs SET outcome = 'failed', ended_at = '2026-01-01T00:01:00Z' WHERE run_id = 'r1';
+                 PRAGMA user_version = 5;",
+            )
+            .unwrap();
+        drop(s);
+        let s = State::open(dir.path()).unwrap();
+        let rows = s.attempts("p", "").unwrap();
+        let got: Vec<(&str, AttemptState, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.task.as_str(), r.state, r.ended_at.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ended", AttemptState::Failed, Some("2026-01-01T00:01:00Z")),
+                ("live", AttemptState::Running, None),
+            ],
+            "an attempt of a run still running is recovery's to judge"
+        );
     }
 
     #[test]
