@@ -12,7 +12,8 @@ use crate::instance::parse_assignment;
 ///
 /// Exit codes: 0 every task done; 1 a task failed (or is blocked by one); 2 usage error or
 /// invalid pipeline; 3 instance locked by another runner; 4 an external input is missing;
-/// 130/143 interrupted by SIGINT/SIGTERM.
+/// 5 plumb could not do its own job (state unreadable or unwritable, disk full); 130/143
+/// interrupted by SIGINT/SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "plumb", version, max_term_width = 100)]
 pub struct Cli {
@@ -25,6 +26,12 @@ pub struct Cli {
     /// `state_dir`).
     #[arg(long, env = "PLUMB_STATE_DIR", value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
+
+    /// Start a new, empty state database where the old one is missing or empty although the
+    /// state directory shows earlier use (task logs, lock files). Without it plumb refuses
+    /// (exit 5) rather than forget every marker.
+    #[arg(long, global = true)]
+    pub new_state: bool,
 
     /// Format of plumb's own diagnostic log lines on stderr (`json` for log shippers).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]

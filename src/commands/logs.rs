@@ -6,7 +6,6 @@ use crate::cli::InstanceArgs;
 use crate::error::{Error, Result};
 use crate::exit;
 use crate::project::Locator;
-use crate::state::State;
 
 pub fn run(
     locator: &Locator,
@@ -26,7 +25,7 @@ pub fn run(
         )));
     }
     let id = &pipeline.tasks[ids[0]].id;
-    let state = State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let attempts = state.task_attempts(&pipeline.name, &instance.key(), id)?;
     let chosen = match attempt {
         None => attempts.last(),

@@ -23,6 +23,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let locator = Locator {
         root: cli.root.clone(),
         state_dir: cli.state_dir.clone(),
+        new_state: cli.new_state,
     };
     match cli.command {
         Command::Validate { pipelines } => validate::run(&locator, &pipelines),
@@ -93,7 +94,7 @@ fn current_statuses(
     project: &crate::project::Project,
     instance: &crate::instance::Instance<'_>,
 ) -> Result<(crate::plan::Plan, Vec<crate::plan::TaskStatus>)> {
-    let state = crate::state::State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let key = instance.key();
     let p = instance.pipeline;
     let markers = state.markers(&p.name, &key, p.tasks.len())?;

@@ -399,7 +399,7 @@ fn a_state_disk_that_fills_up_still_ends_the_run_with_its_summary_and_its_alert(
         return;
     };
     let out = with_smtp(&p, server.port, &["run", "p"]);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, 5, "plumb could not keep its state: {}", out.all());
     assert!(
         out.stdout
             .contains("succeeded, but its marker could not be recorded")
@@ -453,7 +453,7 @@ fn an_alert_that_can_be_neither_queued_nor_sent_is_named_on_stderr() {
         return;
     };
     let out = p.plumb(&["run", "p"]);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, 5, "{}", out.all());
     assert!(out.stdout.contains("resume with:"), "{}", out.all());
     assert!(
         out.stderr.contains(
@@ -467,7 +467,7 @@ fn an_alert_that_can_be_neither_queued_nor_sent_is_named_on_stderr() {
         return;
     };
     let out = with_smtp(&p, free_port(), &["run", "p"]);
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, 5, "{}", out.all());
     assert!(
         out.stderr
             .contains("the failure alert could neither be queued nor sent (smtp://127.0.0.1:")
@@ -551,4 +551,73 @@ fn a_url_password_with_plus_and_ampersand_logs_in_as_written() {
         out.stderr
     );
     assert!(!out.all().contains(secret));
+}
+
+/// A server that accepts connections and sends its greeting one byte at a time, a third of a
+/// second apart, never finishing it: each read is answered well within a command timeout.
+fn dripping_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                while conn.write_all(b"2").is_ok() {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_flush_against_a_dripping_server_makes_one_bounded_attempt_and_keeps_the_rest_queued() {
+    let p = Project::new();
+    p.pipeline(
+        "p",
+        "[alerts]\nemail = ['oncall@example.com']\n[tasks.t]\ncommand = 'exit 1'\n",
+    );
+    for _ in 0..4 {
+        assert_eq!(p.plumb(&["run", "p"]).code, 1);
+    }
+    assert_eq!(p.count("SELECT COUNT(*) FROM alerts WHERE status != 'sent'"), 4);
+    let port = dripping_server();
+    let mut c = p.cmd(&["alerts", "flush"]);
+    c.env("PLUMB_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .env("PLUMB_SMTP_TIMEOUT", "1s");
+    let out = run(c);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let server = format!("smtp://127.0.0.1:{port}");
+    let why = "the server did not finish the exchange within 3s";
+    assert_eq!(
+        out.stdout,
+        format!(
+            "sent 0 alerts via {server}\n  \
+             not sent #1 [plumb] p FAILED: 1 failed, 0 blocked: {server}: {why}\n  \
+             3 more alerts left queued untried: {server} failed: {why}\n"
+        )
+    );
+    let tries: Vec<i64> = {
+        let db = p.db();
+        let mut stmt = db
+            .prepare("SELECT attempts FROM alerts WHERE status != 'sent' ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    assert_eq!(tries, [1, 0, 0, 0], "only the first was tried; none is lost");
+    let bad = {
+        let mut c = p.cmd(&["alerts", "flush"]);
+        c.env("PLUMB_SMTP_URL", &server).env("PLUMB_SMTP_TIMEOUT", "soon");
+        run(c)
+    };
+    assert_eq!(bad.code, 2, "{}", bad.all());
+    assert_eq!(
+        bad.stderr,
+        "error: PLUMB_SMTP_TIMEOUT \"soon\" is not a duration; write e.g. 10s or 1m\n"
+    );
 }
