@@ -108,6 +108,13 @@ pub enum Command {
         /// Which attempt, counting from 1 within its run. Default: the latest attempt.
         #[arg(long, value_name = "N")]
         attempt: Option<u32>,
+        /// The attempts of this run (see `plumb history`), whatever its params were: last
+        /// night's failure after a resume, or a `yesterday` run read today.
+        #[arg(long, value_name = "RUN_ID", conflicts_with = "params")]
+        run: Option<String>,
+        /// Keep printing what a running attempt writes until it ends, as `tail -f` does.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Forget the completion markers of tasks so that the next run runs them again.
     Reset {

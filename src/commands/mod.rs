@@ -53,7 +53,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             task,
             instance,
             attempt,
-        } => logs::run(&locator, &pipeline, &task, &instance, attempt),
+            run,
+            follow,
+        } => logs::run(
+            &locator,
+            &pipeline,
+            &task,
+            &logs::Which {
+                instance: &instance,
+                attempt,
+                run: run.as_deref(),
+            },
+            follow,
+        ),
         Command::Reset {
             pipeline,
             tasks,

@@ -627,6 +627,32 @@ impl State {
         )
     }
 
+    /// The attempts of one task in one run, oldest first.
+    pub fn run_task_attempts(&self, run_id: &str, pipeline: &str, task: &str) -> Result<Vec<AttemptRow>> {
+        self.attempts_where(
+            "run_id = ?1 AND pipeline = ?2 AND task = ?3",
+            params![run_id, pipeline, task],
+        )
+    }
+
+    /// One attempt, as it is now.
+    pub fn attempt(&self, id: i64) -> Result<Option<AttemptRow>> {
+        Ok(self.attempts_where("id = ?1", params![id])?.pop())
+    }
+
+    /// Whether a run of this pipeline has that id.
+    pub fn has_run(&self, pipeline: &str, run_id: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM runs WHERE pipeline = ?1 AND run_id = ?2",
+                params![pipeline, run_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.err())
+    }
+
     fn attempts_where(&self, cond: &str, p: impl rusqlite::Params) -> Result<Vec<AttemptRow>> {
         let sql = format!(
             "SELECT id, run_id, task, attempt, started_at, ended_at, state, exit_code, signal, duration_s, log_path,

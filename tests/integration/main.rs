@@ -14,6 +14,7 @@ mod engine;
 mod example;
 mod keys;
 mod locks;
+mod logs;
 mod scale;
 mod schedule;
 mod signals;
