@@ -12,7 +12,8 @@ use crate::instance::parse_assignment;
 ///
 /// Exit codes: 0 every task done; 1 a task failed (or is blocked by one); 2 usage error or
 /// invalid pipeline; 3 instance locked by another runner; 4 an external input is missing;
-/// 130/143 interrupted by SIGINT/SIGTERM.
+/// 5 plumb could not do its own job (state unreadable or unwritable, disk full); 130/143
+/// interrupted by SIGINT/SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "plumb", version, max_term_width = 100)]
 pub struct Cli {
@@ -25,6 +26,12 @@ pub struct Cli {
     /// `state_dir`).
     #[arg(long, env = "PLUMB_STATE_DIR", value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
+
+    /// Start a new, empty state database where the old one is missing or empty although the
+    /// state directory shows earlier use (task logs, lock files). Without it plumb refuses
+    /// (exit 5) rather than forget every marker.
+    #[arg(long, global = true)]
+    pub new_state: bool,
 
     /// Format of plumb's own diagnostic log lines on stderr (`json` for log shippers).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -101,6 +108,13 @@ pub enum Command {
         /// Which attempt, counting from 1 within its run. Default: the latest attempt.
         #[arg(long, value_name = "N")]
         attempt: Option<u32>,
+        /// The attempts of this run (see `plumb history`), whatever its params were: last
+        /// night's failure after a resume, or a `yesterday` run read today.
+        #[arg(long, value_name = "RUN_ID", conflicts_with = "params")]
+        run: Option<String>,
+        /// Keep printing what a running attempt writes until it ends, as `tail -f` does.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Forget the completion markers of tasks so that the next run runs them again.
     Reset {
@@ -157,6 +171,10 @@ pub enum Command {
         /// How many fire times to print.
         #[arg(long, default_value_t = 5, value_name = "N")]
         count: usize,
+        /// List the fire times after this moment instead of after now: RFC 3339 with its
+        /// offset, e.g. 2026-03-29T00:00:00+01:00, to check a schedule around a clock change.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        after: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Inspect or deliver queued alert e-mails.
     Alerts {
@@ -193,10 +211,33 @@ pub struct RunArgs {
     pub logical_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// An RFC 3339 time with its offset. A wall-clock time without one is refused rather than
+/// guessed: on the day the clock changes it may happen twice or not at all.
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("{e}; write e.g. 2026-11-21T02:00:00+01:00"))
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let wall_clock = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .any(|f| chrono::NaiveDateTime::parse_from_str(s, f).is_ok());
+    if wall_clock {
+        Err(
+            "it has no offset; write it with one, e.g. 2026-03-29T01:30:00+01:00 or \
+             2026-03-29T00:30:00Z"
+                .to_string(),
+        )
+    } else if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
+        Err(format!(
+            "a date, not a time; write e.g. {s}T00:00:00+01:00 (a time with its offset)"
+        ))
+    } else {
+        Err("not an RFC 3339 time; write e.g. 2026-03-29T01:30:00+01:00".to_string())
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,7 +45,7 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Usage(_) => exit::USAGE,
             Error::Locked(_) => exit::LOCKED,
-            Error::State(_) | Error::Io(_) => exit::TASK_FAILED,
+            Error::State(_) | Error::Io(_) => exit::INTERNAL,
         }
     }
 

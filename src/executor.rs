@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::attempt::{self, AttemptEvent, AttemptResult, AttemptSpec, Stop};
+use crate::exit;
 use crate::graph::ReadyQueue;
 use crate::instance::{AttemptVars, Instance};
 use crate::plan::{Plan, TaskState};
@@ -147,6 +148,9 @@ pub struct RunOutcome {
     pub tasks: Vec<TaskOutcome>,
     /// The signal that stopped the run, if one did.
     pub signal: Option<Signal>,
+    /// The first failure to record an event or commit a batch: the run could not keep its
+    /// state, which is plumb's fault, not a task's.
+    pub storage_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -159,7 +163,11 @@ enum Timer {
 impl RunOutcome {
     /// The outcome once nothing runs any more: a task still waiting to start (or to retry) did
     /// not start, or was interrupted if a signal stopped it between attempts.
-    fn settled(mut tasks: Vec<TaskOutcome>, signal: Option<Signal>) -> RunOutcome {
+    fn settled(
+        mut tasks: Vec<TaskOutcome>,
+        signal: Option<Signal>,
+        storage_error: Option<String>,
+    ) -> RunOutcome {
         for t in &mut tasks {
             if matches!(t.fate, Fate::Pending | Fate::RetryWait) {
                 t.fate = if t.attempts > 0 && signal.is_some() {
@@ -169,7 +177,37 @@ impl RunOutcome {
                 };
             }
         }
-        RunOutcome { tasks, signal }
+        RunOutcome {
+            tasks,
+            signal,
+            storage_error,
+        }
+    }
+
+    /// The exit code of the run (DESIGN 4): a signal first, then a state plumb could not keep,
+    /// then a failed or blocked task, then a missing input.
+    pub fn exit_code(&self) -> i32 {
+        match self.signal {
+            Some(Signal::SIGINT) => return exit::INTERRUPTED_INT,
+            Some(_) => return exit::INTERRUPTED_TERM,
+            None => {}
+        }
+        if self.storage_error.is_some() {
+            return exit::INTERNAL;
+        }
+        let any = |f: &dyn Fn(&Fate) -> bool| self.tasks.iter().any(|t| f(&t.fate));
+        if any(&|f| {
+            matches!(
+                f,
+                Fate::Failed | Fate::Blocked(_) | Fate::NotStarted | Fate::Interrupted
+            )
+        }) {
+            exit::TASK_FAILED
+        } else if any(&|f| matches!(f, Fate::Missing | Fate::Waiting(_))) {
+            exit::MISSING_INPUT
+        } else {
+            exit::SUCCESS
+        }
     }
 }
 
@@ -178,7 +216,7 @@ pub fn execute(cfg: &RunConfig<'_>, sink: &mut dyn Sink) -> std::io::Result<RunO
     if cfg.plan.to_run().next().is_none() {
         // Nothing to start or to wait for (every task done or out of scope): no runtime, whose
         // epoll, signal pipe and handlers were a few percent of a resume pass.
-        return Ok(RunOutcome::settled(initial_outcomes(cfg.plan), None));
+        return Ok(RunOutcome::settled(initial_outcomes(cfg.plan), None, None));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -233,6 +271,8 @@ struct Dispatcher<'a, 's> {
     unrecorded: Vec<Option<String>>,
     /// Attempts were queued since the dispatcher last yielded to them.
     queued: bool,
+    /// The first error of the sink, for the outcome.
+    storage_error: Option<String>,
 }
 
 /// The longest a record waits for its commit while the run goes on: a runner killed outright
@@ -272,6 +312,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             committing: Vec::new(),
             unrecorded: vec![None; n],
             queued: false,
+            storage_error: None,
         }
     }
 
@@ -316,7 +357,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 _ = sigterm.recv() => self.on_signal(Signal::SIGTERM),
             }
         }
-        Ok(RunOutcome::settled(self.tasks, self.stopping))
+        Ok(RunOutcome::settled(self.tasks, self.stopping, self.storage_error))
     }
 
     /// `--fail-fast` after a failure: start nothing new.
@@ -505,7 +546,11 @@ impl<'a, 's> Dispatcher<'a, 's> {
         );
         self.urgent |= !routine;
         self.batch_since.get_or_insert_with(Instant::now);
-        self.sink.event(event)
+        let recorded = self.sink.event(event);
+        if let Err(e) = &recorded {
+            self.storage_error.get_or_insert_with(|| e.clone());
+        }
+        recorded
     }
 
     /// Whether the open batch must be committed now. Attempts start before their rows are
@@ -532,6 +577,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 self.committing.clear();
             }
             Err(e) => {
+                self.storage_error.get_or_insert_with(|| e.clone());
                 for t in std::mem::take(&mut self.committing) {
                     let result = self.tasks[t].last.take().expect("a success has its result");
                     let failed = AttemptResult {

@@ -7,6 +7,7 @@
 //! | 2 | usage error or invalid pipeline (nothing ran) |
 //! | 3 | the instance is locked by another runner |
 //! | 4 | nothing failed, but an external input is missing |
+//! | 5 | plumb could not do its own job: state unreadable, corrupt or unwritable, disk full, internal error |
 //! | 130 | interrupted by SIGINT (Ctrl-C), after cleaning up |
 //! | 143 | interrupted by SIGTERM, after cleaning up |
 
@@ -20,6 +21,8 @@ pub const USAGE: i32 = 2;
 pub const LOCKED: i32 = 3;
 /// Nothing failed, but an external input is still missing.
 pub const MISSING_INPUT: i32 = 4;
+/// plumb itself could not do its job (its state, its disk, its runtime); the message names what.
+pub const INTERNAL: i32 = 5;
 /// Stopped by SIGINT.
 pub const INTERRUPTED_INT: i32 = 130;
 /// Stopped by SIGTERM.

@@ -136,13 +136,10 @@ impl<'p> Instance<'p> {
         })
     }
 
-    /// `date=2026-11-20 region=eu`: the params that identify this instance.
+    /// `date=2026-11-20 region=eu`: the params that identify this instance, encoded by
+    /// [`crate::key::encode`] so that different values always give different keys.
     pub fn key(&self) -> String {
-        self.params
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        crate::key::encode(&self.params)
     }
 
     /// The params as a JSON object.

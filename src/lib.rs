@@ -18,6 +18,7 @@ pub mod executor;
 pub mod exit;
 pub mod graph;
 pub mod instance;
+pub mod key;
 pub mod lock;
 pub mod mail;
 pub mod pipeline;

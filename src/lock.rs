@@ -78,6 +78,24 @@ pub fn acquire(path: &Path, label: &str, wait: bool, on_wait: impl FnOnce(&str))
     Ok(InstanceLock { _file: file })
 }
 
+/// Whether the lock file at `path` was written by a runner that is gone: evidence that the state
+/// directory was used before. A file being created right now (empty) or held by a live runner
+/// is not.
+pub fn left_by_a_gone_runner(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let mut fields = text.trim().split(", ");
+    let pid = fields.next().and_then(|p| p.parse::<u32>().ok());
+    let start = fields
+        .find_map(|f| f.strip_prefix("process start "))
+        .and_then(|t| t.parse::<u64>().ok());
+    match (pid, start) {
+        (Some(pid), Some(start)) => !process::same_process_alive(pid, start),
+        _ => false,
+    }
+}
+
 /// What the holder wrote. It writes right after locking; give it a moment if empty.
 fn read_holder(file: &mut File) -> String {
     for _ in 0..20 {

@@ -26,13 +26,18 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::state::{NewAlert, Runner, State};
 
-/// How long one SMTP connection or command may take.
+/// How long one SMTP connection or command may take, unless `PLUMB_SMTP_TIMEOUT` says.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One message's whole exchange may take this many command timeouts: a server that answers, but
+/// a byte at a time, cannot hold a delivery longer.
+const EXCHANGE_TIMEOUTS: u32 = 3;
 
 #[derive(Clone)]
 pub struct SmtpConfig {
     url: url::Url,
     password: Option<String>,
+    timeout: Duration,
     from: String,
     ca_file: Option<PathBuf>,
 }
@@ -86,9 +91,17 @@ impl SmtpConfig {
             .filter(|f| !f.is_empty())
             .unwrap_or_else(|| format!("plumb@{}", crate::process::hostname()));
         let ca_file = std::env::var_os("PLUMB_SMTP_CA_FILE").map(PathBuf::from);
+        let timeout = match std::env::var("PLUMB_SMTP_TIMEOUT") {
+            Ok(t) => humantime::parse_duration(&t)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("PLUMB_SMTP_TIMEOUT {t:?} is not a duration; write e.g. 10s or 1m"))?,
+            Err(_) => SMTP_TIMEOUT,
+        };
         Ok(Some(SmtpConfig {
             url,
             password,
+            timeout,
             from,
             ca_file,
         }))
@@ -137,7 +150,7 @@ impl SmtpConfig {
         if let Some(pw) = &self.password {
             b = b.credentials(Credentials::new(userinfo_decode(self.url.username()), pw.clone()));
         }
-        Ok(b.timeout(Some(SMTP_TIMEOUT)).build())
+        Ok(b.timeout(Some(self.timeout)).build())
     }
 }
 
@@ -156,10 +169,15 @@ pub struct Delivery {
     pub sent: usize,
     /// (alert id, subject, error)
     pub failed: Vec<(i64, String, String)>,
+    /// Alerts left queued without a try, and why.
+    pub untried: usize,
+    pub why_untried: Option<String>,
 }
 
-/// Send every alert that is due (or, with `all`, every queued one). Never panics, never blocks
-/// longer than the SMTP timeouts per alert.
+/// Send every alert that is due (or, with `all`, every queued one). Never panics. Each message's
+/// exchange is bounded (`EXCHANGE_TIMEOUTS` command timeouts); once the server itself fails (no
+/// answer, refused connection, TLS), or `deadline` passes, the rest stay queued untried, so that
+/// a dead or dripping server costs one bounded attempt, not one per alert.
 ///
 /// `skip` holds alerts already tried by this sender; they are left for the next invocation
 /// rather than hammered again within one run.
@@ -169,6 +187,7 @@ pub async fn deliver(
     me: Runner,
     all: bool,
     skip: &mut std::collections::HashSet<i64>,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<Delivery, String> {
     let state = State::open(state_dir).map_err(|e| e.to_string())?;
     let now = if all {
@@ -192,25 +211,58 @@ pub async fn deliver(
             return Ok(report);
         }
     };
-    for alert in due {
+    let mut due = due.into_iter();
+    while let Some(alert) = due.next() {
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            report.untried = 1 + due.len();
+            report.why_untried = Some("the flush ran out of time".into());
+            break;
+        }
         if !state.claim_alert(alert.id, me).map_err(|e| e.to_string())? {
             continue;
         }
-        match send(&transport, cfg, &alert.recipients, &alert.subject, &alert.body).await {
+        let sent = match deadline {
+            Some(d) => tokio::time::timeout_at(
+                d,
+                send(&transport, cfg, &alert.recipients, &alert.subject, &alert.body),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure {
+                    message: "the flush ran out of time".into(),
+                    server: true,
+                })
+            }),
+            None => send(&transport, cfg, &alert.recipients, &alert.subject, &alert.body).await,
+        };
+        match sent {
             Ok(()) => {
                 state.alert_sent(alert.id).map_err(|e| e.to_string())?;
                 tracing::info!(event = "alert_sent", alert = alert.id, subject = %alert.subject, server = %cfg.server());
                 report.sent += 1;
             }
-            Err(e) => {
-                let e = format!("{}: {e}", cfg.server());
+            Err(f) => {
+                let e = format!("{}: {}", cfg.server(), f.message);
                 state.alert_failed(alert.id, &e).map_err(|e| e.to_string())?;
                 tracing::info!(event = "alert_failed", alert = alert.id, error = %e);
                 report.failed.push((alert.id, alert.subject.clone(), e));
+                if f.server && due.len() > 0 {
+                    report.untried = due.len();
+                    report.why_untried = Some(format!("{} failed: {}", cfg.server(), f.message));
+                    break;
+                }
             }
         }
     }
     Ok(report)
+}
+
+/// Why a message was not sent, and whether the fault is the server's (every other message would
+/// meet it too) rather than this message's (a recipient refused).
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    server: bool,
 }
 
 /// Send an alert that could not be put in the outbox (the state database refused the write),
@@ -224,7 +276,7 @@ pub fn send_unqueued(cfg: &SmtpConfig, a: &NewAlert) -> Result<(), String> {
         let transport = cfg.transport()?;
         send(&transport, cfg, &a.recipients, &a.subject, &a.body)
             .await
-            .map_err(|e| format!("{}: {e}", cfg.server()))
+            .map_err(|f| format!("{}: {}", cfg.server(), f.message))
     })
 }
 
@@ -234,24 +286,38 @@ async fn send(
     recipients: &[String],
     subject: &str,
     body: &str,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
+    let mine = |message: String| Failure {
+        message,
+        server: false,
+    };
     let mut m = Message::builder()
-        .from(
-            cfg.from
-                .parse()
-                .map_err(|e| format!("PLUMB_ALERT_FROM {:?}: {e}", cfg.from))?,
-        )
+        .from(cfg.from.parse().map_err(|e| Failure {
+            message: format!("PLUMB_ALERT_FROM {:?}: {e}", cfg.from),
+            server: true,
+        })?)
         .subject(subject.to_string())
         .header(ContentType::TEXT_PLAIN);
     for r in recipients {
-        m = m.to(r.parse().map_err(|e| format!("recipient {r:?}: {e}"))?);
+        m = m.to(r.parse().map_err(|e| mine(format!("recipient {r:?}: {e}")))?);
     }
-    let message = m.body(body.to_string()).map_err(|e| e.to_string())?;
+    let message = m.body(body.to_string()).map_err(|e| mine(e.to_string()))?;
     // lettre bounds each command; this bounds the whole exchange too.
-    match tokio::time::timeout(SMTP_TIMEOUT * 3, transport.send(message)).await {
+    let limit = cfg.timeout * EXCHANGE_TIMEOUTS;
+    match tokio::time::timeout(limit, transport.send(message)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {}s", (SMTP_TIMEOUT * 3).as_secs())),
+        // An SMTP reply refusing this message (a recipient, its size) is about the message.
+        Ok(Err(e)) => Err(Failure {
+            server: !(e.is_transient() || e.is_permanent()),
+            message: e.to_string(),
+        }),
+        Err(_) => Err(Failure {
+            message: format!(
+                "the server did not finish the exchange within {}",
+                humantime::format_duration(limit)
+            ),
+            server: true,
+        }),
     }
 }
 
@@ -282,10 +348,12 @@ impl Courier {
                 while let Ok(k) = rx.try_recv() {
                     stop |= matches!(k, Kick::Stop);
                 }
-                match rt.block_on(deliver(&state_dir, &cfg, me, false, &mut tried)) {
+                match rt.block_on(deliver(&state_dir, &cfg, me, false, &mut tried, None)) {
                     Ok(d) => {
                         total.sent += d.sent;
                         total.failed.extend(d.failed);
+                        total.untried = d.untried;
+                        total.why_untried = d.why_untried;
                     }
                     Err(e) => tracing::warn!(event = "alert_delivery_error", error = %e),
                 }

@@ -156,8 +156,10 @@ mod tests {
 
     #[test]
     fn boot_ticks_around_a_spawn_are_the_childs_start_time() {
-        let mut known = 0;
-        for _ in 0..200 {
+        // Whatever the machine's load, a child's start time lies between the clock read before
+        // and after its spawn, and is that reading when both agree; how often they agree
+        // depends on the load, so it is not asserted.
+        for _ in 0..50 {
             let before = boot_ticks_now().expect("CLOCK_BOOTTIME");
             let mut child = std::process::Command::new("/bin/sleep").arg("1").spawn().unwrap();
             let after = boot_ticks_now().unwrap();
@@ -168,13 +170,10 @@ mod tests {
             );
             if before == after {
                 assert_eq!(actual, before);
-                known += 1;
             }
             child.kill().unwrap();
             child.wait().unwrap();
         }
-        // A spawn takes well under a tick (10 ms); nearly all must be decided without /proc.
-        assert!(known >= 150, "only {known} of 200 spawns fell within one tick");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::diag::{Diagnostic, FileDiagnostics, SourceFile};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 use crate::spec::{self, ProjectFile};
+use crate::state::{State, StateError};
 
 pub const PROJECT_FILE: &str = "plumb.toml";
 
@@ -24,6 +25,9 @@ pub struct Locator {
     pub root: Option<PathBuf>,
     /// `--state-dir` or `PLUMB_STATE_DIR` (clap reads both).
     pub state_dir: Option<PathBuf>,
+    /// `--new-state`: an empty or missing database may start over although the state
+    /// directory shows earlier use.
+    pub new_state: bool,
 }
 
 #[derive(Debug)]
@@ -35,6 +39,8 @@ pub struct Project {
     /// Whether the state dir was chosen on the command line or in the environment, so the
     /// resume command can repeat it.
     pub state_dir_explicit: bool,
+    /// See [`Locator::new_state`].
+    pub new_state: bool,
     pub config: ProjectFile,
 }
 
@@ -115,12 +121,31 @@ impl Locator {
             root,
             state_dir,
             state_dir_explicit: explicit,
+            new_state: self.new_state,
             config,
         })
     }
 }
 
 impl Project {
+    /// Open the state database. A database that is missing or empty while the state directory
+    /// shows earlier use (task logs, lock files of runners that are gone) was lost, not never
+    /// made: opening it would silently drop every marker, so that is refused unless
+    /// `--new-state` says to start over.
+    pub fn open_state(&self) -> Result<State> {
+        if !self.new_state
+            && let Some(what) = State::holds_nothing(&self.state_dir)
+            && let Some(found) = earlier_use(&self.state_dir)
+        {
+            return Err(Error::State(StateError::Emptied {
+                path: self.state_dir.join("plumb.db"),
+                what,
+                found,
+            }));
+        }
+        Ok(State::open(&self.state_dir)?)
+    }
+
     pub fn pipelines(&self) -> Vec<PathBuf> {
         list_pipelines(&self.root)
     }
@@ -136,6 +161,44 @@ fn list_pipelines(root: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// What in the state directory shows it was used before: log files of tasks, and lock files
+/// written by runners that are gone.
+fn earlier_use(state_dir: &Path) -> Option<String> {
+    fn files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() && depth > 0 => files(&path, depth - 1, out),
+                Ok(t) if t.is_file() => out.push(path),
+                _ => {}
+            }
+        }
+    }
+    let mut logs = Vec::new();
+    files(&state_dir.join("logs"), 3, &mut logs);
+    let mut locks = Vec::new();
+    files(&state_dir.join("locks"), 1, &mut locks);
+    let stale = locks
+        .iter()
+        .filter(|l| crate::lock::left_by_a_gone_runner(l))
+        .count();
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut found = Vec::new();
+    if !logs.is_empty() {
+        found.push(format!("{} under logs/", plural(logs.len(), "task log file")));
+    }
+    if stale > 0 {
+        found.push(format!(
+            "{} of earlier runners under locks/",
+            plural(stale, "lock file")
+        ));
+    }
+    (!found.is_empty()).then(|| found.join(", "))
 }
 
 fn load_project_file(root: &Path) -> Result<ProjectFile> {

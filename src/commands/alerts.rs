@@ -5,11 +5,11 @@ use crate::exit;
 use crate::mail::{self, SmtpConfig};
 use crate::process;
 use crate::project::Locator;
-use crate::state::{Runner, State};
+use crate::state::Runner;
 
 pub fn list(locator: &Locator) -> Result<i32> {
     let project = locator.project()?;
-    let state = State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let pending = state.pending_alerts()?;
     if pending.is_empty() {
         println!("no alerts waiting to be sent");
@@ -48,6 +48,9 @@ pub fn list(locator: &Locator) -> Result<i32> {
     Ok(exit::SUCCESS)
 }
 
+/// The longest `alerts flush` spends delivering; what is not sent by then stays queued.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 pub fn flush(locator: &Locator) -> Result<i32> {
     let project = locator.project()?;
     let Some(cfg) = SmtpConfig::from_env().map_err(Error::usage)? else {
@@ -63,6 +66,7 @@ pub fn flush(locator: &Locator) -> Result<i32> {
         .enable_all()
         .build()
         .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
+    let deadline = tokio::time::Instant::now() + FLUSH_LIMIT;
     let d = rt
         .block_on(mail::deliver(
             &project.state_dir,
@@ -70,6 +74,7 @@ pub fn flush(locator: &Locator) -> Result<i32> {
             me,
             true,
             &mut Default::default(),
+            Some(deadline),
         ))
         .map_err(Error::Io)?;
     println!(
@@ -81,7 +86,14 @@ pub fn flush(locator: &Locator) -> Result<i32> {
     for (id, subject, e) in &d.failed {
         println!("  not sent #{id} {subject}: {e}");
     }
-    Ok(if d.failed.is_empty() {
+    if let Some(why) = &d.why_untried {
+        println!(
+            "  {} more alert{} left queued untried: {why}",
+            d.untried,
+            if d.untried == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if d.failed.is_empty() && d.untried == 0 {
         exit::SUCCESS
     } else {
         exit::TASK_FAILED

@@ -20,7 +20,6 @@ use crate::instance::Instance;
 use crate::pipeline::ParamKind;
 use crate::plan::{Plan, PlanOptions};
 use crate::project::{Locator, display_path};
-use crate::state::State;
 
 pub struct Args<'a> {
     pub pipeline: &'a str,
@@ -94,7 +93,7 @@ pub fn run(locator: &Locator, a: &Args<'_>) -> Result<i32> {
     }
 
     // Which dates are complete already.
-    let state = State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let mut outcomes: Vec<(NaiveDate, String)> = Vec::new();
     let mut todo = VecDeque::new();
     for &date in &dates {

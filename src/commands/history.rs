@@ -3,7 +3,6 @@
 use crate::error::Result;
 use crate::exit;
 use crate::project::Locator;
-use crate::state::State;
 
 pub fn run(locator: &Locator, pipeline: Option<&str>, limit: usize, json: bool) -> Result<i32> {
     let (project, name) = match pipeline {
@@ -13,7 +12,7 @@ pub fn run(locator: &Locator, pipeline: Option<&str>, limit: usize, json: bool) 
         }
         None => (locator.project()?, None),
     };
-    let state = State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let runs = state.history(name.as_deref(), limit)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&runs).expect("runs serialize"));

@@ -23,6 +23,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let locator = Locator {
         root: cli.root.clone(),
         state_dir: cli.state_dir.clone(),
+        new_state: cli.new_state,
     };
     match cli.command {
         Command::Validate { pipelines } => validate::run(&locator, &pipelines),
@@ -52,14 +53,30 @@ pub fn run(cli: Cli) -> Result<i32> {
             task,
             instance,
             attempt,
-        } => logs::run(&locator, &pipeline, &task, &instance, attempt),
+            run,
+            follow,
+        } => logs::run(
+            &locator,
+            &pipeline,
+            &task,
+            &logs::Which {
+                instance: &instance,
+                attempt,
+                run: run.as_deref(),
+            },
+            follow,
+        ),
         Command::Reset {
             pipeline,
             tasks,
             instance,
             downstream,
         } => reset::run(&locator, &pipeline, &tasks, &instance, downstream),
-        Command::Next { pipeline, count } => next::run(&locator, &pipeline, count),
+        Command::Next {
+            pipeline,
+            count,
+            after,
+        } => next::run(&locator, &pipeline, count, after),
         Command::Backfill {
             pipeline,
             from,
@@ -93,7 +110,7 @@ fn current_statuses(
     project: &crate::project::Project,
     instance: &crate::instance::Instance<'_>,
 ) -> Result<(crate::plan::Plan, Vec<crate::plan::TaskStatus>)> {
-    let state = crate::state::State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let key = instance.key();
     let p = instance.pipeline;
     let markers = state.markers(&p.name, &key, p.tasks.len())?;

@@ -5,7 +5,6 @@ use crate::error::Result;
 use crate::exit;
 use crate::plan::{Plan, TaskState};
 use crate::project::Locator;
-use crate::state::State;
 
 fn word(s: TaskState, waits: bool) -> &'static str {
     match s {
@@ -22,7 +21,7 @@ fn word(s: TaskState, waits: bool) -> &'static str {
 pub fn run(locator: &Locator, name: &str, args: &InstanceArgs, json: bool) -> Result<i32> {
     let (project, pipeline) = locator.load(name)?;
     let instance = super::instance(&pipeline, args)?;
-    let state = State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let markers = state.markers(&pipeline.name, &instance.key(), pipeline.tasks.len())?;
     let plan = Plan::new(&instance, &project.root, &markers, &Default::default());
     let order = pipeline.graph.topological_order();

@@ -5,7 +5,6 @@ use crate::error::Result;
 use crate::exit;
 use crate::lock;
 use crate::project::Locator;
-use crate::state::State;
 
 pub fn run(
     locator: &Locator,
@@ -24,13 +23,15 @@ pub fn run(
     }
     // Never change markers under a running instance.
     let key = instance.key();
+    // Opened before taking the lock, so that a lost database is judged the same way by every
+    // command (our own lock file is no evidence of earlier use).
+    let mut state = project.open_state()?;
     let _lock = lock::acquire(
         &lock::lock_path(&project.state_dir, &pipeline.name, &key),
         &instance.label(),
         false,
         |_| {},
     )?;
-    let mut state = State::open(&project.state_dir)?;
     let names: Vec<&str> = ids.iter().map(|&t| pipeline.tasks[t].id.as_str()).collect();
     let n = state.delete_markers(&pipeline.name, &key, &names)?;
     println!(

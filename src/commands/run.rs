@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::alert::{self, RunFacts};
 use crate::cli::{LogFormat, RunArgs};
 use crate::error::{Error, Result};
-use crate::executor::{self, Fate, RunConfig, RunEvent, RunOutcome, Sink};
+use crate::executor::{self, Fate, RunConfig, RunEvent, Sink};
 use crate::instance::Instance;
 use crate::lock;
 use crate::mail::{Courier, SmtpConfig};
@@ -32,11 +32,13 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     let key = instance.key();
     let label = instance.label();
 
+    // Opened before taking the lock, so that a lost database is judged the same way by every
+    // command (our own lock file is no evidence of earlier use).
+    let mut state = project.open_state()?;
     let lock_path = lock::lock_path(&project.state_dir, &pipeline.name, &key);
     let _lock = lock::acquire(&lock_path, &label, args.wait, |holder| {
         eprintln!("plumb: {label} is being run by pid {holder}; waiting for it to finish (--wait)");
     })?;
-    let mut state = State::open(&project.state_dir)?;
     let me = Runner {
         pid: std::process::id(),
         start: process::start_ticks(std::process::id()).unwrap_or(0),
@@ -143,7 +145,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     let elapsed = clock.elapsed();
     reporter.close();
 
-    let code = exit_code(&outcome);
+    let mut code = outcome.exit_code();
     let counts: serde_json::Map<String, serde_json::Value> = report::counts(&outcome)
         .into_iter()
         .map(|(k, n)| (k.replace(' ', "_"), n.into()))
@@ -183,8 +185,10 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     // A run whose end cannot be recorded (a full disk, say) still ends as one: the summary is
     // printed, and its alerts, which could not be queued, are sent at once or named.
     let recorded = state.finish_run(&run_id, outcome_word, &counts, &alerts);
-    if recorded.is_ok() {
-        queued += alerts.len();
+    match &recorded {
+        Ok(()) => queued += alerts.len(),
+        Err(_) if outcome.signal.is_none() => code = exit::INTERNAL,
+        Err(_) => {}
     }
     drop(checkpoints);
     finish_alerts(courier, smtp.is_some(), queued);
@@ -214,27 +218,6 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     std::mem::forget(instance);
     std::mem::forget(pipeline);
     Ok(code)
-}
-
-fn exit_code(outcome: &RunOutcome) -> i32 {
-    match outcome.signal {
-        Some(nix::sys::signal::Signal::SIGINT) => return exit::INTERRUPTED_INT,
-        Some(_) => return exit::INTERRUPTED_TERM,
-        None => {}
-    }
-    let any = |f: &dyn Fn(&Fate) -> bool| outcome.tasks.iter().any(|t| f(&t.fate));
-    if any(&|f| {
-        matches!(
-            f,
-            Fate::Failed | Fate::Blocked(_) | Fate::NotStarted | Fate::Interrupted
-        )
-    }) {
-        exit::TASK_FAILED
-    } else if any(&|f| matches!(f, Fate::Missing | Fate::Waiting(_))) {
-        exit::MISSING_INPUT
-    } else {
-        exit::SUCCESS
-    }
 }
 
 /// Clean up after a runner of this instance that died (we hold the lock, so none is alive):

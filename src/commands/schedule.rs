@@ -41,7 +41,7 @@ const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
 pub fn run(locator: &Locator) -> Result<i32> {
     let project = locator.project()?;
-    let state = State::open(&project.state_dir)?;
+    let state = project.open_state()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -42,13 +42,33 @@ pub enum StateError {
         "state database {path} has schema version {found}, newer than this plumb understands ({known}); upgrade plumb"
     )]
     TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error(
+        "state database {} is {what}, but {} shows earlier use: {found}\n  \
+         its markers are gone: restore it from a backup, or pass --new-state to start over with \
+         an empty one (every task will run again)",
+        path.display(), path.parent().map(|d| d.display().to_string()).unwrap_or_default()
+    )]
+    Emptied {
+        path: PathBuf,
+        /// `missing` or `empty (0 bytes)`.
+        what: &'static str,
+        /// What shows earlier use.
+        found: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
 
-const MIGRATIONS: &[&str] = &[
+/// One step of the schema's history: SQL, or a Rust function where rows must be rewritten.
+enum Migration {
+    Sql(&'static str),
+    Rows(fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>),
+}
+
+const MIGRATIONS: &[Migration] = &[
     // 1: runs, attempts, markers.
-    "CREATE TABLE runs (
+    Migration::Sql(
+        "CREATE TABLE runs (
         run_id       TEXT PRIMARY KEY,
         pipeline     TEXT NOT NULL,
         instance     TEXT NOT NULL,
@@ -94,8 +114,10 @@ const MIGRATIONS: &[&str] = &[
         finished_at  TEXT NOT NULL,
         PRIMARY KEY (pipeline, instance, task)
     ) WITHOUT ROWID;",
+    ),
     // 2: the alert outbox, and when an attempt series missed its SLA.
-    "CREATE TABLE alerts (
+    Migration::Sql(
+        "CREATE TABLE alerts (
         id              INTEGER PRIMARY KEY,
         created_at      TEXT NOT NULL,
         event           TEXT NOT NULL,
@@ -115,8 +137,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_pending ON alerts(status, next_attempt_at) WHERE status != 'sent';
         ALTER TABLE attempts ADD COLUMN sla_missed_at TEXT;",
+    ),
     // 3: the scheduler: since when each pipeline is scheduled, and every fire time it handled.
-    "CREATE TABLE schedules (
+    Migration::Sql(
+        "CREATE TABLE schedules (
         pipeline  TEXT PRIMARY KEY,
         schedule  TEXT NOT NULL,
         since     TEXT NOT NULL
@@ -131,11 +155,68 @@ const MIGRATIONS: &[&str] = &[
         ended_at   TEXT,
         PRIMARY KEY (pipeline, fire_time)
     ) WITHOUT ROWID;",
+    ),
     // 4: no index of running attempts. It cost a page write per task (an entry added at the
     // start, removed at the end), and only recovery after a crash looks for running attempts,
     // by instance, which attempts_by_task serves.
-    "DROP INDEX attempts_running;",
+    Migration::Sql("DROP INDEX attempts_running;"),
+    // 5: instance keys in the unambiguous encoding of `key::encode`. Earlier keys joined values
+    // unescaped, so two param sets could share one key; each run's own params say which instance
+    // it was, and its attempts, markers and alerts follow it.
+    Migration::Rows(reencode_instance_keys),
+    // 6: settle attempts left `running` by a run that ended: a success whose marker could not be
+    // committed (a full disk) in a run whose end later was. `finish_run` now settles them.
+    Migration::Sql(
+        "UPDATE attempts SET state = 'failed',
+             ended_at = COALESCE(ended_at, (SELECT ended_at FROM runs WHERE runs.run_id = attempts.run_id)),
+             error = COALESCE(error, 'its end could not be recorded when it finished')
+         WHERE state = 'running'
+           AND run_id IN (SELECT run_id FROM runs WHERE outcome != 'running');",
+    ),
 ];
+
+/// Rewrite every run's instance key from its recorded params, with the rows that belong to it.
+fn reencode_instance_keys(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let mut renamed = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT run_id, pipeline, instance, params FROM runs")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (run_id, pipeline, old, params): (String, String, String, String) =
+                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+            let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&params) else {
+                continue;
+            };
+            let pairs: Vec<(String, String)> = map
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                .collect();
+            let Some(ordered) = crate::key::legacy_order(&old, &pairs) else {
+                continue;
+            };
+            let new = crate::key::encode(&ordered);
+            if new != old {
+                renamed.push((run_id, pipeline, old, new));
+            }
+        }
+    }
+    for (run_id, pipeline, old, new) in renamed {
+        tx.execute(
+            "UPDATE runs SET instance = ?1 WHERE run_id = ?2",
+            params![new, run_id],
+        )?;
+        for table in ["attempts", "markers", "alerts"] {
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET instance = ?1 \
+                     WHERE run_id = ?2 AND pipeline = ?3 AND instance = ?4"
+                ),
+                params![new, run_id, pipeline, old],
+            )?;
+        }
+    }
+    Ok(())
+}
 
 /// A pass with nothing to run leaves the WAL unchecked at close while it is smaller than this.
 const KEEP_WAL_BYTES: u64 = 512 << 10;
@@ -242,6 +323,19 @@ pub fn now_rfc3339() -> String {
 }
 
 impl State {
+    /// How the database under `dir` holds nothing: `missing`, `empty (0 bytes)`, or `None` when
+    /// it (or its write-ahead log) holds data.
+    pub fn holds_nothing(dir: &Path) -> Option<&'static str> {
+        let size = |name: &str| std::fs::metadata(dir.join(name)).ok().map(|m| m.len());
+        let wal = size("plumb.db-wal").unwrap_or(0);
+        match size("plumb.db") {
+            _ if wal > 0 => None,
+            None => Some("missing"),
+            Some(0) => Some("empty (0 bytes)"),
+            Some(_) => None,
+        }
+    }
+
     /// Open (creating if needed) the state database under `dir`.
     pub fn open(dir: &Path) -> Result<State> {
         std::fs::create_dir_all(dir).map_err(|source| StateError::Dir {
@@ -293,7 +387,7 @@ impl State {
                 known,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -305,7 +399,11 @@ impl State {
             if now > i as i64 {
                 continue;
             }
-            tx.execute_batch(sql).map_err(err)?;
+            match step {
+                Migration::Sql(sql) => tx.execute_batch(sql),
+                Migration::Rows(rewrite) => rewrite(&tx),
+            }
+            .map_err(err)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)
                 .map_err(err)?;
             tx.commit().map_err(err)?;
@@ -399,6 +497,14 @@ impl State {
             tx.execute(
                 "UPDATE runs SET ended_at = ?2, outcome = ?3, counts = ?4 WHERE run_id = ?1",
                 params![run_id, now_rfc3339(), outcome, counts_json],
+            )?;
+            // Every attempt has ended by now; one still `running` is one whose end could not be
+            // committed (its marker neither: it counts as failed and runs again).
+            tx.execute(
+                "UPDATE attempts SET state = 'failed', ended_at = ?2,
+                     error = COALESCE(error, 'its end could not be recorded when it finished')
+                 WHERE run_id = ?1 AND state = 'running'",
+                params![run_id, now_rfc3339()],
             )?;
             for a in alerts {
                 enqueue(tx, a)?;
@@ -519,6 +625,32 @@ impl State {
             "pipeline = ?1 AND instance = ?2 AND task = ?3",
             params![pipeline, instance, task],
         )
+    }
+
+    /// The attempts of one task in one run, oldest first.
+    pub fn run_task_attempts(&self, run_id: &str, pipeline: &str, task: &str) -> Result<Vec<AttemptRow>> {
+        self.attempts_where(
+            "run_id = ?1 AND pipeline = ?2 AND task = ?3",
+            params![run_id, pipeline, task],
+        )
+    }
+
+    /// One attempt, as it is now.
+    pub fn attempt(&self, id: i64) -> Result<Option<AttemptRow>> {
+        Ok(self.attempts_where("id = ?1", params![id])?.pop())
+    }
+
+    /// Whether a run of this pipeline has that id.
+    pub fn has_run(&self, pipeline: &str, run_id: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM runs WHERE pipeline = ?1 AND run_id = ?2",
+                params![pipeline, run_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.err())
     }
 
     fn attempts_where(&self, cond: &str, p: impl rusqlite::Params) -> Result<Vec<AttemptRow>> {
@@ -726,6 +858,59 @@ mod tests {
         );
         let markers = s.markers("p", "", 2).unwrap();
         assert!(markers.contains_key("kept") && !markers.contains_key("lost"));
+    }
+
+    #[test]
+    fn a_run_that_ends_settles_an_attempt_whose_end_could_not_be_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = with_run(dir.path(), "");
+        let id = s.begin_attempt("r1", "p", "", "t", 1, "log", ME);
+        s.commit_batch().unwrap();
+        // Its success and marker went into a batch that failed to commit: nothing of it is kept.
+        s.finish_attempt(id, &success(), Some(("p", "", "t", "fp", "r1")), None);
+        s.batch = attempts::Batch::default();
+        assert_eq!(s.running_attempts("p", "").unwrap().len(), 1);
+        s.finish_run("r1", "failed", "{}", &[]).unwrap();
+        let rows = s.attempts("p", "").unwrap();
+        assert_eq!(rows[0].state, AttemptState::Failed);
+        assert_eq!(
+            rows[0].error.as_deref(),
+            Some("its end could not be recorded when it finished")
+        );
+        assert!(rows[0].ended_at.is_some());
+        assert!(s.markers("p", "", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn migration_6_settles_attempts_left_running_by_runs_that_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = with_run(dir.path(), "");
+        s.insert_run("r2", "p", "", "{}", "2026-01-01T00:00:01Z", ME, "plumb run p")
+            .unwrap();
+        s.begin_attempt("r1", "p", "", "ended", 1, "log", ME);
+        s.begin_attempt("r2", "p", "", "live", 1, "log", ME);
+        s.commit_batch().unwrap();
+        s.conn
+            .execute_batch(
+                "UPDATE runs SET outcome = 'failed', ended_at = '2026-01-01T00:01:00Z' WHERE run_id = 'r1';
+                 PRAGMA user_version = 5;",
+            )
+            .unwrap();
+        drop(s);
+        let s = State::open(dir.path()).unwrap();
+        let rows = s.attempts("p", "").unwrap();
+        let got: Vec<(&str, AttemptState, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.task.as_str(), r.state, r.ended_at.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ended", AttemptState::Failed, Some("2026-01-01T00:01:00Z")),
+                ("live", AttemptState::Running, None),
+            ],
+            "an attempt of a run still running is recovery's to judge"
+        );
     }
 
     #[test]
