@@ -171,6 +171,10 @@ pub enum Command {
         /// How many fire times to print.
         #[arg(long, default_value_t = 5, value_name = "N")]
         count: usize,
+        /// List the fire times after this moment instead of after now: RFC 3339 with its
+        /// offset, e.g. 2026-03-29T00:00:00+01:00, to check a schedule around a clock change.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        after: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Inspect or deliver queued alert e-mails.
     Alerts {
@@ -207,10 +211,33 @@ pub struct RunArgs {
     pub logical_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// An RFC 3339 time with its offset. A wall-clock time without one is refused rather than
+/// guessed: on the day the clock changes it may happen twice or not at all.
 fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("{e}; write e.g. 2026-11-21T02:00:00+01:00"))
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let wall_clock = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .any(|f| chrono::NaiveDateTime::parse_from_str(s, f).is_ok());
+    if wall_clock {
+        Err(
+            "it has no offset; write it with one, e.g. 2026-03-29T01:30:00+01:00 or \
+             2026-03-29T00:30:00Z"
+                .to_string(),
+        )
+    } else if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
+        Err(format!(
+            "a date, not a time; write e.g. {s}T00:00:00+01:00 (a time with its offset)"
+        ))
+    } else {
+        Err("not an RFC 3339 time; write e.g. 2026-03-29T01:30:00+01:00".to_string())
+    }
 }
 
 #[derive(Debug, Subcommand)]

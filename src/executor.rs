@@ -475,8 +475,17 @@ impl<'a, 's> Dispatcher<'a, 's> {
         env.push(("PLUMB_TASK".into(), p.tasks[t].id.clone()));
         env.push(("PLUMB_RUN_ID".into(), self.cfg.run_id.to_string()));
         env.push(("PLUMB_ATTEMPT".into(), attempt.to_string()));
+        env.push(("PLUMB_SCHEDULED_TIME".into(), inst.scheduled_time.clone()));
         for (k, v) in &inst.params {
-            env.push((format!("PLUMB_PARAM_{}", k.to_uppercase()), v.clone()));
+            // `PLUMB_PARAM_MY-DAY` as it always was, and `PLUMB_PARAM_MY_DAY`, which sh can name.
+            let var = crate::pipeline::env_var(k, false);
+            if k.contains('-') {
+                env.push((format!("PLUMB_PARAM_{}", k.to_uppercase()), v.clone()));
+            }
+            env.push((var, v.clone()));
+        }
+        for (k, v) in &p.tasks[t].vars {
+            env.push((crate::pipeline::env_var(k, true), v.clone()));
         }
         let spec = AttemptSpec {
             task: t,

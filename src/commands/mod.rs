@@ -72,7 +72,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             instance,
             downstream,
         } => reset::run(&locator, &pipeline, &tasks, &instance, downstream),
-        Command::Next { pipeline, count } => next::run(&locator, &pipeline, count),
+        Command::Next {
+            pipeline,
+            count,
+            after,
+        } => next::run(&locator, &pipeline, count, after),
         Command::Backfill {
             pipeline,
             from,

@@ -23,7 +23,7 @@ use crate::duration::{self, RawDuration};
 use crate::graph::Graph;
 use crate::schedule::{self, Schedule};
 use crate::spec::{self, DefaultsSection, ParamRaw, PipelineFile, ProjectFile};
-use crate::template::{Template, is_identifier};
+use crate::template::{ShellTemplate, Template, is_identifier};
 
 pub mod cache;
 mod tasks;
@@ -32,6 +32,23 @@ use tasks::cross_product;
 
 /// Placeholders every task can use besides params and `foreach` variables.
 pub const BUILTINS: &[&str] = &["pipeline", "task", "run_id", "attempt", "scheduled_time"];
+
+/// The environment variable a task finds a placeholder's value in: `PLUMB_PARAM_<NAME>` for a
+/// param, `PLUMB_FOREACH_<NAME>` for a `foreach` variable (upper-cased, `-` written `_` so that
+/// sh can name it), and one for each built-in.
+pub fn env_var(name: &str, foreach: bool) -> String {
+    match name {
+        "pipeline" => "PLUMB_PIPELINE".into(),
+        "task" => "PLUMB_TASK".into(),
+        "run_id" => "PLUMB_RUN_ID".into(),
+        "attempt" => "PLUMB_ATTEMPT".into(),
+        "scheduled_time" => "PLUMB_SCHEDULED_TIME".into(),
+        _ => {
+            let kind = if foreach { "FOREACH" } else { "PARAM" };
+            format!("PLUMB_{kind}_{}", name.to_uppercase().replace('-', "_"))
+        }
+    }
+}
 /// Events an alert can be sent for.
 pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery"];
 
@@ -98,7 +115,8 @@ pub enum Executor {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
-    Shell(Template),
+    /// Run by `/bin/sh -c`; every placeholder stands where the shell expands it as data.
+    Shell(ShellTemplate),
     Argv(Vec<Template>),
 }
 

@@ -30,9 +30,8 @@ const MINUTE: TimeDelta = TimeDelta::minutes(1);
 const LATE_WAKE_UP: TimeDelta = TimeDelta::minutes(5);
 /// A jump of this much or more is the clock being set: no catch-up, no suppressed repeats.
 const CLOCK_SET: TimeDelta = TimeDelta::hours(3);
-/// A change of offset is under 48 hours: chrono's offsets are under 24 hours either way. So the
-/// end of a skipped or repeated stretch is found within this, and no wall-clock time earlier
-/// than this before a moment's own can fire after it.
+/// A change of offset is under 48 hours (chrono's offsets are under 24 hours either way), so the
+/// end of a skipped or repeated stretch is found within this.
 const LONGEST_CHANGE: TimeDelta = TimeDelta::hours(48);
 
 /// One fire time of a schedule.
@@ -57,12 +56,11 @@ pub struct Fires {
 
 impl Fires {
     pub fn new(fields: Fields, after: DateTime<Tz>) -> Fires {
-        let start = after.naive_local() - LONGEST_CHANGE;
         Fires {
             fields,
             tz: after.timezone(),
             after: after.with_timezone(&Utc),
-            cursor: start.with_second(0).and_then(|t| t.with_nanosecond(0)),
+            cursor: start(&after),
             ready: VecDeque::new(),
         }
     }
@@ -138,6 +136,18 @@ impl Fires {
         }
         self.cursor = Some(end);
     }
+}
+
+/// The first wall-clock minute that can fire after `after`: its own, or, when `after` is in the
+/// first pass of a repeated stretch, one that far before it, since the times between come again
+/// after `after` (and the handling of the stretch must start before it).
+fn start(after: &DateTime<Tz>) -> Option<NaiveDateTime> {
+    let wall = after.naive_local();
+    let back = match after.timezone().from_local_datetime(&wall) {
+        LocalResult::Ambiguous(first, second) if first == *after => second - first,
+        _ => TimeDelta::zero(),
+    };
+    (wall - back).with_second(0)?.with_nanosecond(0)
 }
 
 impl Iterator for Fires {

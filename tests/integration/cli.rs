@@ -220,6 +220,101 @@ fn next_prints_fire_times_in_the_pipeline_zone() {
 }
 
 #[test]
+fn next_after_lists_the_fire_times_around_a_clock_change() {
+    let p = Project::new();
+    p.pipeline(
+        "twice",
+        "[pipeline]\nschedule = '15,45 2 * * *'\ntimezone = 'Europe/Berlin'\n",
+    );
+    p.pipeline(
+        "range",
+        "[pipeline]\nschedule = '0 1-3 * * *'\ntimezone = 'Europe/Berlin'\n",
+    );
+    p.pipeline(
+        "hourly",
+        "[pipeline]\nschedule = '@hourly'\ntimezone = 'America/New_York'\n",
+    );
+    // 2026-03-29: 02:00 CET jumps to 03:00 CEST. Both skipped times fire once, after the jump.
+    let out = p.plumb(&[
+        "next",
+        "twice",
+        "--after",
+        "2026-03-28T03:00:00+01:00",
+        "--count",
+        "3",
+    ]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        "2026-03-29 03:00 +02:00 (Sun; catches up 02:15 and 02:45, skipped by the clock change)\n\
+         2026-03-30 02:15 +02:00 (Mon)\n\
+         2026-03-30 02:45 +02:00 (Mon)\n"
+    );
+    // 2026-10-25: 03:00 CEST falls back to 02:00 CET; 02:00 fires once. The moment may be given
+    // in any offset (here UTC); times are shown in the pipeline's zone.
+    let out = p.plumb(&["next", "range", "--after", "2026-10-24T22:30:00Z", "--count", "4"]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        "2026-10-25 01:00 +02:00 (Sun)\n\
+         2026-10-25 02:00 +02:00 (Sun)\n\
+         2026-10-25 03:00 +01:00 (Sun)\n\
+         2026-10-26 01:00 +01:00 (Mon)\n"
+    );
+    // New York, 2026-11-01: 02:00 EDT falls back to 01:00 EST; @hourly follows the wall clock.
+    let out = p.plumb(&[
+        "next",
+        "hourly",
+        "--after",
+        "2026-11-01T00:30:00-04:00",
+        "--count",
+        "3",
+    ]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!(
+        out.stdout,
+        "2026-11-01 01:00 -04:00 (Sun)\n\
+         2026-11-01 01:00 -05:00 (Sun)\n\
+         2026-11-01 02:00 -05:00 (Sun)\n"
+    );
+}
+
+#[test]
+fn next_after_refuses_a_time_without_an_offset_or_no_time_at_all() {
+    let p = Project::new();
+    p.pipeline(
+        "s",
+        "[pipeline]\nschedule = '30 2 * * *'\ntimezone = 'Europe/Berlin'\n",
+    );
+    for (after, why) in [
+        (
+            "2026-03-29T02:30:00",
+            "it has no offset; write it with one, e.g. 2026-03-29T01:30:00+01:00 or \
+             2026-03-29T00:30:00Z",
+        ),
+        (
+            "2026-03-29",
+            "a date, not a time; write e.g. 2026-03-29T00:00:00+01:00 (a time with its offset)",
+        ),
+        (
+            "tomorrow",
+            "not an RFC 3339 time; write e.g. 2026-03-29T01:30:00+01:00",
+        ),
+    ] {
+        let out = p.plumb(&["next", "s", "--after", after]);
+        assert_eq!(out.code, 2, "usage error: {}", out.all());
+        assert_eq!(out.stdout, "");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: invalid value '{after}' for '--after <TIME>': {why}\n\n\
+                 For more information, try '--help'.\n"
+            )
+        );
+    }
+}
+
+#[test]
 fn help_explains_every_command() {
     let out = Command::new(PLUMB).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
