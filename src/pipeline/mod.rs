@@ -549,6 +549,22 @@ impl Builder<'_> {
                     .help("a task could not tell them apart there; rename one of them"),
                 );
             }
+            let default_span = match value.get_ref() {
+                ParamRaw::Plain(s) => s.contains('\0').then(|| value.span()),
+                ParamRaw::Typed(t) => t
+                    .default
+                    .as_ref()
+                    .filter(|d| d.get_ref().contains('\0'))
+                    .map(|d| d.span()),
+            };
+            if let Some(span) = default_span {
+                self.error(
+                    Diagnostic::new(format!(
+                        "the default of param `{name}` holds a NUL byte, which no command can be given"
+                    ))
+                    .at(span),
+                );
+            }
             let param = match value.get_ref() {
                 ParamRaw::Plain(s) => Param {
                     name: name.clone(),
@@ -626,12 +642,8 @@ impl Builder<'_> {
         }
         if let Some(a) = own {
             if let Some(e) = &a.email {
-                for addr in &e.get_ref().0 {
-                    if !addr.contains('@') {
-                        self.error(
-                            Diagnostic::new(format!("\"{addr}\" is not an e-mail address")).at(e.span()),
-                        );
-                    }
+                for d in address_problems(e) {
+                    self.error(d);
                 }
                 alerts.email = e.get_ref().0.clone();
             }
@@ -647,6 +659,22 @@ impl Builder<'_> {
         }
         alerts
     }
+}
+
+/// The addresses of an `email` list that could never be delivered to: each must be one mailbox
+/// (`oncall@example.com` or `On call <oncall@example.com>`), as the mailer parses it when it
+/// sends, so that what validates can be sent. A list in one string, or a line break, is refused.
+pub fn address_problems(list: &Spanned<spec::StringList>) -> Vec<Diagnostic> {
+    list.get_ref()
+        .0
+        .iter()
+        .filter(|addr| addr.contains(['\r', '\n', ',']) || addr.parse::<lettre::message::Mailbox>().is_err())
+        .map(|addr| {
+            Diagnostic::new(format!("\"{}\" is not one e-mail address", addr.escape_debug()))
+                .at(list.span())
+                .help("write each address as its own string: email = [\"a@example.com\", \"b@example.com\"]")
+        })
+        .collect()
 }
 
 /// A date param's value: `today`, `yesterday` or `YYYY-MM-DD`.

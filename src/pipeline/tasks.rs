@@ -60,11 +60,17 @@ impl Builder<'_> {
                 let s = &v.get_ref().0;
                 if !seen.insert(s.clone()) {
                     self.error(Diagnostic::new(format!("foreach value \"{s}\" appears twice")).at(v.span()));
-                } else if s.contains(['[', ']', ',', '=', '/']) || s.is_empty() {
+                } else if s.contains(['[', ']', ',', '=', '/'])
+                    || s.is_empty()
+                    || s.chars().any(char::is_control)
+                {
                     self.error(
-                        Diagnostic::new(format!("foreach value \"{s}\" cannot be part of a task id"))
-                            .at(v.span())
-                            .help("values must be non-empty and free of `[`, `]`, `,`, `=` and `/`"),
+                        Diagnostic::new(format!(
+                            "foreach value \"{}\" cannot be part of a task id",
+                            s.escape_debug()
+                        ))
+                        .at(v.span())
+                        .help("values must be non-empty and free of `[`, `]`, `,`, `=`, `/` and control characters"),
                     );
                 } else {
                     list.push(s.clone());
@@ -303,6 +309,15 @@ impl Builder<'_> {
 
     /// Parse a template and check its placeholders, pointing errors at the placeholder itself.
     fn template(&mut self, s: &Spanned<String>, key: &str, what: &str, known: &[&str]) -> Option<Template> {
+        if s.get_ref().contains('\0') {
+            self.error(
+                Diagnostic::new(format!(
+                    "`{key}` of {what} holds a NUL byte, which no command can be given"
+                ))
+                .at(s.span()),
+            );
+            return None;
+        }
         match Template::parse(s.get_ref()) {
             Err(e) => {
                 let at = self.inner_span(s, &e.at);
