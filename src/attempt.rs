@@ -369,16 +369,29 @@ async fn run_command(
     stop: &mut watch::Receiver<Stop>,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<CommandEnd, String> {
-    let argv: Vec<&OsStr> = match cmd {
-        ResolvedCommand::Shell(s) => vec![OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(s)],
-        ResolvedCommand::Argv(argv) => argv.iter().map(OsStr::new).collect(),
+    // A shell command's values travel in its environment, after the task's own variables so
+    // that the references always name them.
+    let shell_env;
+    let (argv, env): (Vec<&OsStr>, &[(String, String)]) = match cmd {
+        ResolvedCommand::Shell(s) if s.env.is_empty() => (
+            vec![OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(&s.script)],
+            &spec.env,
+        ),
+        ResolvedCommand::Shell(s) => {
+            shell_env = spec.env.iter().chain(&s.env).cloned().collect::<Vec<_>>();
+            (
+                vec![OsStr::new("/bin/sh"), OsStr::new("-c"), OsStr::new(&s.script)],
+                &shell_env,
+            )
+        }
+        ResolvedCommand::Argv(argv) => (argv.iter().map(OsStr::new).collect(), &spec.env),
     };
     let (rx, tx) = output_pipe().map_err(|e| format!("cannot make a pipe for the output: {e}"))?;
     let mut out = Output::new(rx, log).map_err(|e| format!("cannot watch the output pipe: {e}"))?;
     let before = process::boot_ticks_now();
     let spawned = spawn::spawn(&spawn::Spec {
         argv: &argv,
-        env: &spec.env,
+        env,
         cwd: &spec.cwd,
         output: &tx,
     });

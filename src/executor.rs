@@ -460,10 +460,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
         }
         self.tasks[t].fate = Fate::Running;
         self.running += 1;
-        let log = self
-            .cfg
-            .log_dir
-            .join(format!("{}.{attempt}.log", p.tasks[t].id.replace('/', "%2F")));
+        let log = self.cfg.log_dir.join(log_file_name(&p.tasks[t].id, attempt));
         self.tasks[t].log = Some(log.clone());
         let resolved = inst.resolve(
             t,
@@ -478,8 +475,17 @@ impl<'a, 's> Dispatcher<'a, 's> {
         env.push(("PLUMB_TASK".into(), p.tasks[t].id.clone()));
         env.push(("PLUMB_RUN_ID".into(), self.cfg.run_id.to_string()));
         env.push(("PLUMB_ATTEMPT".into(), attempt.to_string()));
+        env.push(("PLUMB_SCHEDULED_TIME".into(), inst.scheduled_time.clone()));
         for (k, v) in &inst.params {
-            env.push((format!("PLUMB_PARAM_{}", k.to_uppercase()), v.clone()));
+            // `PLUMB_PARAM_MY-DAY` as it always was, and `PLUMB_PARAM_MY_DAY`, which sh can name.
+            let var = crate::pipeline::env_var(k, false);
+            if k.contains('-') {
+                env.push((format!("PLUMB_PARAM_{}", k.to_uppercase()), v.clone()));
+            }
+            env.push((var, v.clone()));
+        }
+        for (k, v) in &p.tasks[t].vars {
+            env.push((crate::pipeline::env_var(k, true), v.clone()));
         }
         let spec = AttemptSpec {
             task: t,
@@ -851,9 +857,48 @@ pub fn backoff(base: Duration, max: Duration, failed: u32) -> Duration {
     base.checked_mul(factor).unwrap_or(max).min(max)
 }
 
+/// The file name of a task's attempt log: the id with `%` and `/` escaped, so that every id
+/// has its own name; an id too long for a file name (most file systems take 255 bytes) keeps
+/// its first 120 bytes and gets a digest of the whole id in place of the rest.
+pub fn log_file_name(id: &str, attempt: u32) -> String {
+    const KEEP: usize = 120;
+    const LONGEST: usize = 200;
+    let escaped = id.replace('%', "%25").replace('/', "%2F");
+    if escaped.len() <= LONGEST {
+        return format!("{escaped}.{attempt}.log");
+    }
+    let mut cut = KEEP;
+    while !escaped.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}~{hex}.{attempt}.log", &escaped[..cut])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_task_id_gets_a_log_name_of_its_own_that_fits() {
+        assert_eq!(log_file_name("load", 1), "load.1.log");
+        assert_eq!(log_file_name("copy[shard=2]", 3), "copy[shard=2].3.log");
+        assert_eq!(log_file_name("a/b", 1), "a%2Fb.1.log");
+        assert_eq!(log_file_name("a%2Fb", 1), "a%252Fb.1.log");
+        let long = "t".repeat(300);
+        let longer = "t".repeat(301);
+        let name = log_file_name(&long, 12);
+        assert!(name.len() <= 255, "{}", name.len());
+        assert!(
+            name.starts_with(&"t".repeat(120)) && name.ends_with(".12.log"),
+            "{name}"
+        );
+        assert_ne!(name, log_file_name(&longer, 12));
+        let wide = "é".repeat(150);
+        assert!(log_file_name(&wide, 1).len() <= 255);
+    }
     use crate::instance::Instance;
     use crate::pipeline::Pipeline;
     use crate::plan::{Plan, PlanOptions};

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::diag::did_you_mean;
 use crate::error::{Error, Result};
 use crate::pipeline::{Command, ParamKind, Pipeline};
-use crate::template::{Quoting, Template};
+use crate::template::{ShellCommand, Template};
 
 #[derive(Debug)]
 pub struct Instance<'p> {
@@ -26,17 +26,19 @@ pub struct Instance<'p> {
 /// A command ready to execute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolvedCommand {
-    /// Run by `/bin/sh -c`.
-    Shell(String),
+    /// Run by `/bin/sh -c`, with the values in the environment.
+    Shell(ShellCommand),
     /// Executed directly.
     Argv(Vec<String>),
 }
 
 impl ResolvedCommand {
-    /// The command as one line a person can read (and paste into sh).
+    /// The command as a person reads it, with the values written in and quoted. For a shell
+    /// command this is not what runs (the values stay out of the command text) but what it
+    /// means.
     pub fn display(&self) -> String {
         match self {
-            ResolvedCommand::Shell(s) => s.clone(),
+            ResolvedCommand::Shell(s) => s.display.clone(),
             ResolvedCommand::Argv(v) => v
                 .iter()
                 .map(|a| crate::template::quote(a))
@@ -191,12 +193,10 @@ impl<'p> Instance<'p> {
             }
         };
         let command = |c: &Command| match c {
-            Command::Shell(t) => ResolvedCommand::Shell(t.render(Quoting::Shell, lookup)),
-            Command::Argv(v) => {
-                ResolvedCommand::Argv(v.iter().map(|t| t.render(Quoting::Raw, lookup)).collect())
-            }
+            Command::Shell(t) => ResolvedCommand::Shell(t.render(lookup)),
+            Command::Argv(v) => ResolvedCommand::Argv(v.iter().map(|t| t.render(lookup)).collect()),
         };
-        let raw = |t: &Template| t.render(Quoting::Raw, lookup);
+        let raw = |t: &Template| t.render(lookup);
         let cwd = match &def.cwd {
             Some(c) => root.join(raw(c)),
             None => root.to_path_buf(),
@@ -211,7 +211,10 @@ impl<'p> Instance<'p> {
     }
 
     /// A digest of what task `t` would run: command, check, env and cwd. A marker stores it, so
-    /// a later edit of the definition shows as `changed`.
+    /// a later edit of the definition shows as `changed`. A shell command counts as it reads,
+    /// with its values written in ([`ResolvedCommand::display`]): what the task means, not how
+    /// plumb hands the values to the shell, so markers written before values moved out of the
+    /// command text stay done when their values were plain words.
     pub fn fingerprint(&self, t: usize, root: &Path) -> String {
         fingerprint(&self.resolve(t, root, None))
     }
@@ -226,12 +229,12 @@ pub fn fingerprint(r: &ResolvedTask) -> String {
         h.update(s.as_bytes());
     };
     match &r.command {
-        Some(ResolvedCommand::Shell(s)) => feed("sh", s),
+        Some(ResolvedCommand::Shell(s)) => feed("sh", &s.display),
         Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed("argv", a)),
         None => feed("external", ""),
     }
     match &r.check {
-        Some(ResolvedCommand::Shell(s)) => feed("check-sh", s),
+        Some(ResolvedCommand::Shell(s)) => feed("check-sh", &s.display),
         Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed("check-argv", a)),
         None => {}
     }
@@ -271,7 +274,11 @@ mod tests {
         // u64 little-endian, bytes; first 16 bytes of the SHA-256 in lowercase hex. A change
         // here would make every marker written by an earlier plumb read as `changed`.
         let r = ResolvedTask {
-            command: Some(ResolvedCommand::Shell("echo hi > out/a".into())),
+            command: Some(ResolvedCommand::Shell(ShellCommand {
+                script: "different text: not part of the fingerprint".into(),
+                env: vec![("PLUMB_VALUE_1".into(), "x".into())],
+                display: "echo hi > out/a".into(),
+            })),
             check: None,
             outputs: vec![PathBuf::from("/srv/p/out/a")],
             env: vec![("K".into(), "v".into())],

@@ -231,6 +231,7 @@ pub async fn deliver(
                 Err(Failure {
                     message: "the flush ran out of time".into(),
                     server: true,
+                    never: false,
                 })
             }),
             None => send(&transport, cfg, &alert.recipients, &alert.subject, &alert.body).await,
@@ -240,6 +241,14 @@ pub async fn deliver(
                 state.alert_sent(alert.id).map_err(|e| e.to_string())?;
                 tracing::info!(event = "alert_sent", alert = alert.id, subject = %alert.subject, server = %cfg.server());
                 report.sent += 1;
+            }
+            Err(f) if f.never => {
+                let e = format!("can never be delivered: {}", f.message);
+                state
+                    .alert_undeliverable(alert.id, &e)
+                    .map_err(|e| e.to_string())?;
+                tracing::warn!(event = "alert_undeliverable", alert = alert.id, error = %e);
+                report.failed.push((alert.id, alert.subject.clone(), e));
             }
             Err(f) => {
                 let e = format!("{}: {}", cfg.server(), f.message);
@@ -263,6 +272,8 @@ pub async fn deliver(
 struct Failure {
     message: String,
     server: bool,
+    /// No later try can succeed: the alert names an address no mailer can parse.
+    never: bool,
 }
 
 /// Send an alert that could not be put in the outbox (the state database refused the write),
@@ -290,16 +301,22 @@ async fn send(
     let mine = |message: String| Failure {
         message,
         server: false,
+        never: false,
     };
     let mut m = Message::builder()
         .from(cfg.from.parse().map_err(|e| Failure {
             message: format!("PLUMB_ALERT_FROM {:?}: {e}", cfg.from),
             server: true,
+            never: false,
         })?)
         .subject(subject.to_string())
         .header(ContentType::TEXT_PLAIN);
     for r in recipients {
-        m = m.to(r.parse().map_err(|e| mine(format!("recipient {r:?}: {e}")))?);
+        m = m.to(r.parse().map_err(|e| Failure {
+            message: format!("recipient {r:?}: {e}"),
+            server: false,
+            never: true,
+        })?);
     }
     let message = m.body(body.to_string()).map_err(|e| mine(e.to_string()))?;
     // lettre bounds each command; this bounds the whole exchange too.
@@ -310,6 +327,7 @@ async fn send(
         Ok(Err(e)) => Err(Failure {
             server: !(e.is_transient() || e.is_permanent()),
             message: e.to_string(),
+            never: false,
         }),
         Err(_) => Err(Failure {
             message: format!(
@@ -317,6 +335,7 @@ async fn send(
                 humantime::format_duration(limit)
             ),
             server: true,
+            never: false,
         }),
     }
 }

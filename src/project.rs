@@ -234,6 +234,9 @@ fn load_project_file(root: &Path) -> Result<ProjectFile> {
         {
             diags.push(Diagnostic::new("`retries` must be 0 or more").at(r.span()));
         }
+        if let Some(e) = f.alerts.as_ref().and_then(|a| a.email.as_ref()) {
+            diags.extend(crate::pipeline::address_problems(e));
+        }
     }
     match file {
         Some(f) if diags.is_empty() => Ok(f),

@@ -36,6 +36,9 @@ pub fn list(locator: &Locator) -> Result<i32> {
         );
         println!("      {}", a.subject);
         match &a.last_error {
+            Some(e) if a.status == "undeliverable" => {
+                println!("      undeliverable, not retried: {e}")
+            }
             Some(e) => println!(
                 "      {} attempt{}, last error: {e}; next try after {}",
                 a.attempts,

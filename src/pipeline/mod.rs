@@ -23,7 +23,7 @@ use crate::duration::{self, RawDuration};
 use crate::graph::Graph;
 use crate::schedule::{self, Schedule};
 use crate::spec::{self, DefaultsSection, ParamRaw, PipelineFile, ProjectFile};
-use crate::template::{Template, is_identifier};
+use crate::template::{ShellTemplate, Template, is_identifier};
 
 pub mod cache;
 mod tasks;
@@ -32,6 +32,23 @@ use tasks::cross_product;
 
 /// Placeholders every task can use besides params and `foreach` variables.
 pub const BUILTINS: &[&str] = &["pipeline", "task", "run_id", "attempt", "scheduled_time"];
+
+/// The environment variable a task finds a placeholder's value in: `PLUMB_PARAM_<NAME>` for a
+/// param, `PLUMB_FOREACH_<NAME>` for a `foreach` variable (upper-cased, `-` written `_` so that
+/// sh can name it), and one for each built-in.
+pub fn env_var(name: &str, foreach: bool) -> String {
+    match name {
+        "pipeline" => "PLUMB_PIPELINE".into(),
+        "task" => "PLUMB_TASK".into(),
+        "run_id" => "PLUMB_RUN_ID".into(),
+        "attempt" => "PLUMB_ATTEMPT".into(),
+        "scheduled_time" => "PLUMB_SCHEDULED_TIME".into(),
+        _ => {
+            let kind = if foreach { "FOREACH" } else { "PARAM" };
+            format!("PLUMB_{kind}_{}", name.to_uppercase().replace('-', "_"))
+        }
+    }
+}
 /// Events an alert can be sent for.
 pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery"];
 
@@ -98,7 +115,8 @@ pub enum Executor {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
-    Shell(Template),
+    /// Run by `/bin/sh -c`; every placeholder stands where the shell expands it as data.
+    Shell(ShellTemplate),
     Argv(Vec<Template>),
 }
 
@@ -520,6 +538,22 @@ impl Builder<'_> {
                 );
                 continue;
             }
+            let default_span = match value.get_ref() {
+                ParamRaw::Plain(s) => s.contains('\0').then(|| value.span()),
+                ParamRaw::Typed(t) => t
+                    .default
+                    .as_ref()
+                    .filter(|d| d.get_ref().contains('\0'))
+                    .map(|d| d.span()),
+            };
+            if let Some(span) = default_span {
+                self.error(
+                    Diagnostic::new(format!(
+                        "the default of param `{name}` holds a NUL byte, which no command can be given"
+                    ))
+                    .at(span),
+                );
+            }
             let param = match value.get_ref() {
                 ParamRaw::Plain(s) => Param {
                     name: name.clone(),
@@ -597,12 +631,8 @@ impl Builder<'_> {
         }
         if let Some(a) = own {
             if let Some(e) = &a.email {
-                for addr in &e.get_ref().0 {
-                    if !addr.contains('@') {
-                        self.error(
-                            Diagnostic::new(format!("\"{addr}\" is not an e-mail address")).at(e.span()),
-                        );
-                    }
+                for d in address_problems(e) {
+                    self.error(d);
                 }
                 alerts.email = e.get_ref().0.clone();
             }
@@ -618,6 +648,22 @@ impl Builder<'_> {
         }
         alerts
     }
+}
+
+/// The addresses of an `email` list that could never be delivered to: each must be one mailbox
+/// (`oncall@example.com` or `On call <oncall@example.com>`), as the mailer parses it when it
+/// sends, so that what validates can be sent. A list in one string, or a line break, is refused.
+pub fn address_problems(list: &Spanned<spec::StringList>) -> Vec<Diagnostic> {
+    list.get_ref()
+        .0
+        .iter()
+        .filter(|addr| addr.contains(['\r', '\n', ',']) || addr.parse::<lettre::message::Mailbox>().is_err())
+        .map(|addr| {
+            Diagnostic::new(format!("\"{}\" is not one e-mail address", addr.escape_debug()))
+                .at(list.span())
+                .help("write each address as its own string: email = [\"a@example.com\", \"b@example.com\"]")
+        })
+        .collect()
 }
 
 /// A date param's value: `today`, `yesterday` or `YYYY-MM-DD`.

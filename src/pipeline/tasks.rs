@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{BUILTINS, Builder, Command, Executor, Inherited, Task, TaskDef};
+use super::{BUILTINS, Builder, Command, Executor, Inherited, Task, TaskDef, env_var};
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::duration::{self, RawDuration};
 use crate::spec::{CommandRaw, TaskSection};
-use crate::template::{Template, is_identifier};
+use crate::template::shell::refuse_argv;
+use crate::template::{Lang, Refusal, ShellTemplate, Template, Why, is_identifier};
 
 impl Builder<'_> {
     pub(super) fn foreach(&mut self, t: &TaskSection, params: &[&str]) -> Vec<(String, Vec<String>)> {
@@ -46,11 +47,17 @@ impl Builder<'_> {
                 let s = &v.get_ref().0;
                 if !seen.insert(s.clone()) {
                     self.error(Diagnostic::new(format!("foreach value \"{s}\" appears twice")).at(v.span()));
-                } else if s.contains(['[', ']', ',', '=', '/']) || s.is_empty() {
+                } else if s.contains(['[', ']', ',', '=', '/'])
+                    || s.is_empty()
+                    || s.chars().any(char::is_control)
+                {
                     self.error(
-                        Diagnostic::new(format!("foreach value \"{s}\" cannot be part of a task id"))
-                            .at(v.span())
-                            .help("values must be non-empty and free of `[`, `]`, `,`, `=` and `/`"),
+                        Diagnostic::new(format!(
+                            "foreach value \"{}\" cannot be part of a task id",
+                            s.escape_debug()
+                        ))
+                        .at(v.span())
+                        .help("values must be non-empty and free of `[`, `]`, `,`, `=`, `/` and control characters"),
                     );
                 } else {
                     list.push(s.clone());
@@ -115,8 +122,11 @@ impl Builder<'_> {
         let command = t
             .command
             .as_ref()
-            .map(|c| self.command(c, "command", &what, &known));
-        let check = t.check.as_ref().map(|c| self.command(c, "check", &what, &known));
+            .map(|c| self.command(c, "command", &what, &known, vars));
+        let check = t
+            .check
+            .as_ref()
+            .map(|c| self.command(c, "check", &what, &known, vars));
         let outputs = t
             .outputs
             .iter()
@@ -234,37 +244,67 @@ impl Builder<'_> {
         }
     }
 
-    fn command(&mut self, c: &Spanned<CommandRaw>, key: &str, what: &str, known: &[&str]) -> Command {
+    fn command(
+        &mut self,
+        c: &Spanned<CommandRaw>,
+        key: &str,
+        what: &str,
+        known: &[&str],
+        vars: &[(String, Vec<String>)],
+    ) -> Command {
         match c.get_ref() {
             CommandRaw::Shell(s) => {
                 if s.trim().is_empty() {
                     self.error(Diagnostic::new(format!("`{key}` of {what} is empty")).at(c.span()));
                 }
                 let s = Spanned::new(c.span(), s.clone());
-                Command::Shell(
-                    self.template(&s, key, what, known)
-                        .unwrap_or_else(|| Template::parse("").expect("empty")),
-                )
+                let t = self
+                    .template(&s, key, what, known)
+                    .unwrap_or_else(|| Template::parse("").expect("empty"));
+                match ShellTemplate::new(t) {
+                    Ok(t) => Command::Shell(t),
+                    Err(refusals) => {
+                        for r in refusals {
+                            let at = self.inner_span(&s, &r.at);
+                            self.error(refusal(&r, key, what, vars).at(at));
+                        }
+                        Command::Shell(
+                            ShellTemplate::new(Template::parse("").expect("empty")).expect("no placeholders"),
+                        )
+                    }
+                }
             }
             CommandRaw::Argv(items) => {
                 if items.is_empty() {
                     self.error(Diagnostic::new(format!("`{key}` of {what} is an empty array")).at(c.span()));
                 }
-                Command::Argv(
-                    items
-                        .iter()
-                        .map(|i| {
-                            self.template(i, key, what, known)
-                                .unwrap_or_else(|| Template::parse("").expect("empty"))
-                        })
-                        .collect(),
-                )
+                let templates: Vec<Template> = items
+                    .iter()
+                    .map(|i| {
+                        self.template(i, key, what, known)
+                            .unwrap_or_else(|| Template::parse("").expect("empty"))
+                    })
+                    .collect();
+                for (i, r) in refuse_argv(&templates) {
+                    let at = self.inner_span(&items[i], &r.at);
+                    self.error(refusal(&r, key, what, vars).at(at));
+                }
+                Command::Argv(templates)
             }
         }
     }
 
     /// Parse a template and check its placeholders, pointing errors at the placeholder itself.
     fn template(&mut self, s: &Spanned<String>, key: &str, what: &str, known: &[&str]) -> Option<Template> {
+        if s.get_ref().contains('\0') {
+            self.error(
+                Diagnostic::new(format!(
+                    "`{key}` of {what} holds a NUL byte, which no command can be given"
+                ))
+                .at(s.span()),
+            );
+            return None;
+        }
         match Template::parse(s.get_ref()) {
             Err(e) => {
                 let at = self.inner_span(s, &e.at);
@@ -290,19 +330,15 @@ impl Builder<'_> {
         }
     }
 
-    /// Map a byte range inside a string's value to the file, when the string is written without
-    /// escapes (the usual case); otherwise point at the whole string.
+    /// Map a byte range inside a string's value to the file, through the string's escapes; when
+    /// the value cannot be matched to its source, point at the whole string.
     fn inner_span(&self, s: &Spanned<String>, r: &Range<usize>) -> Range<usize> {
         let span = s.span();
         let raw = self.source.text.get(span.clone()).unwrap_or("");
-        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
-            3
-        } else {
-            1
-        };
-        let start = span.start + quote;
-        match self.source.text.get(start..start + s.get_ref().len()) {
-            Some(t) if t == s.get_ref() => start + r.start..start + r.end,
+        match value_offsets(raw) {
+            Some((value, at)) if value == *s.get_ref() && r.start < r.end && r.end <= at.len() => {
+                span.start + at[r.start]..span.start + at[r.end - 1] + 1
+            }
             _ => span,
         }
     }
@@ -336,9 +372,7 @@ impl Builder<'_> {
                             );
                             continue;
                         }
-                        t.render(crate::template::Quoting::Raw, |n| {
-                            task.vars.iter().find(|(v, _)| v == n).map(|(_, x)| x.as_str())
-                        })
+                        t.render(|n| task.vars.iter().find(|(v, _)| v == n).map(|(_, x)| x.as_str()))
                     }
                     Err(e) => {
                         self.error(Diagnostic::new(format!("in `requires`: {}", e.message)).at(req.span()));
@@ -398,6 +432,133 @@ impl Builder<'_> {
             .help("each task on the cycle waits for the next; remove one of these `requires`");
         self.error(d);
     }
+}
+
+/// The value of the TOML string written as `raw` (quotes included), with the offset in `raw` that
+/// each of its bytes comes from (an escape's bytes all come from its backslash).
+fn value_offsets(raw: &str) -> Option<(String, Vec<usize>)> {
+    let (quote, basic) = match raw.as_bytes().first()? {
+        b'"' => (if raw.starts_with("\"\"\"") { 3 } else { 1 }, true),
+        b'\'' => (if raw.starts_with("'''") { 3 } else { 1 }, false),
+        _ => return None,
+    };
+    let body = raw.get(quote..raw.len().checked_sub(quote)?)?;
+    let mut value = String::new();
+    let mut at = Vec::new();
+    let mut push = |value: &mut String, c: char, from: usize| {
+        value.push(c);
+        at.extend(std::iter::repeat_n(quote + from, c.len_utf8()));
+    };
+    let mut chars = body.char_indices().peekable();
+    // A multi-line string drops a newline right after its opening quotes.
+    if quote == 3 {
+        if body.starts_with("\r\n") {
+            chars.next();
+            chars.next();
+        } else if body.starts_with('\n') {
+            chars.next();
+        }
+    }
+    while let Some((i, c)) = chars.next() {
+        if !(basic && c == '\\') {
+            push(&mut value, c, i);
+            continue;
+        }
+        let (_, e) = chars.next()?;
+        let mut hex = |n: usize| {
+            let digits: String = (0..n).filter_map(|_| chars.next().map(|(_, d)| d)).collect();
+            u32::from_str_radix(&digits, 16).ok().and_then(char::from_u32)
+        };
+        let decoded = match e {
+            'n' => '\n',
+            't' => '\t',
+            'r' => '\r',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'e' => '\u{1b}',
+            '"' => '"',
+            '\\' => '\\',
+            'x' => hex(2)?,
+            'u' => hex(4)?,
+            'U' => hex(8)?,
+            // A line-ending backslash drops the whitespace and newlines after it.
+            ws if ws.is_whitespace() => {
+                while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
+                    chars.next();
+                }
+                continue;
+            }
+            _ => return None,
+        };
+        push(&mut value, decoded, i);
+    }
+    Some((value, at))
+}
+
+/// The error for a placeholder that cannot stand where it was written, with what to write instead.
+fn refusal(r: &Refusal, key: &str, what: &str, vars: &[(String, Vec<String>)]) -> Diagnostic {
+    let ph = format!("`{{{{{}}}}}` in `{key}` of {what}", r.name);
+    let var = env_var(&r.name, vars.iter().any(|(v, _)| *v == r.name));
+    let (message, help) = match &r.why {
+        Why::AfterBackslash => (
+            format!("{ph} follows a backslash, which would apply to the value's first character"),
+            "remove the backslash (the value reaches the command as it is), or double it for a literal backslash"
+                .to_string(),
+        ),
+        Why::AfterDollar => (
+            format!("{ph} follows a `$`, which would join with it"),
+            "write \\$ for a literal dollar sign".to_string(),
+        ),
+        Why::DollarSingle => (
+            format!("{ph} stands inside $'...', where the shell expands nothing"),
+            format!("end the $'...' string before the placeholder: $'...'\"{{{{{}}}}}\"$'...'", r.name),
+        ),
+        Why::QuotedHeredoc => (
+            format!("{ph} stands in a here-document whose delimiter is quoted, so the shell leaves its body as written"),
+            "unquote the delimiter (<<EOF), and write \\$, \\` and \\\\ where the body means them literally".to_string(),
+        ),
+        Why::HeredocDelimiter => (
+            format!("{ph} is part of a here-document delimiter"),
+            "a delimiter must be fixed text".to_string(),
+        ),
+        Why::Arithmetic => (
+            format!(
+                "{ph} stands inside $((...)), where the shell evaluates the text as an expression (bash even runs commands named in it)"
+            ),
+            format!("check that the value is a number first: n=\"${var}\"; case $n in ''|*[!0-9]*) exit 2;; esac; echo $((n + 1))"),
+        ),
+        Why::Code(i) if i.lang == Lang::Ssh => (
+            if i.stdin {
+                format!("{ph} is inside the commands that `ssh` sends to the remote shell")
+            } else {
+                format!("{ph} is inside the command that `ssh` hands to the remote shell")
+            },
+            format!(
+                "that shell parses the text, and no quoting by plumb makes a value safe there; send the value as data on standard input instead: printf '%s' \"${var}\" | ssh HOST 'v=$(cat); ... \"$v\" ...'"
+            ),
+        ),
+        Why::Code(i) => {
+            let message = match (i.stdin, i.lang) {
+                (true, _) => format!("{ph} is inside code that `{}` reads on its standard input", i.shown),
+                (false, Lang::Awk) => format!("{ph} is inside the program that `{}` runs", i.shown),
+                (false, _) => format!("{ph} is inside code that `{}` runs", i.shown),
+            };
+            let form = i.lang.env_form(&var);
+            let help = match (i.lang, i.stdin) {
+                (Lang::Shell, false) => format!(
+                    "plumb cannot quote for another interpreter: read the value from the environment there, inside single quotes so that only `{}` expands it: '... {form} ...'",
+                    i.shown
+                ),
+                (Lang::Shell, true) => format!(
+                    "plumb cannot quote for another interpreter: read the value from the environment there as {form}, and quote the here-document's delimiter (<<'EOF') so that only `{}` expands it",
+                    i.shown
+                ),
+                _ => format!("plumb cannot quote for another interpreter: read the value from the environment there: {form}"),
+            };
+            (message, help)
+        }
+    };
+    Diagnostic::new(message).help(help)
 }
 
 /// Every combination of `foreach` values, keys in declaration order; one empty combination for
@@ -484,6 +645,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.graph.deps(p.index["t[s=b]"]), &[p.index["e[s=b]"] as u32]);
+    }
+
+    #[test]
+    fn string_values_map_back_to_their_source_through_escapes() {
+        let offsets = |raw: &str| value_offsets(raw).expect("a TOML string");
+        let (v, at) = offsets(r#""a\"b\n{{v}}""#);
+        assert_eq!(v, "a\"b\n{{v}}");
+        // `{{` of the value comes from byte 7 of the source.
+        assert_eq!(at[v.find("{{").unwrap()], 7);
+        let (v, at) = offsets("'''\nx {{v}}'''");
+        assert_eq!((v.as_str(), at[2]), ("x {{v}}", 6));
+        // A line-ending backslash, and a \u escape after the placeholder.
+        let (v, at) = offsets("\"\"\"\na \\\n   {{v}}\\u00e9\"\"\"");
+        assert_eq!(v, "a {{v}}\u{e9}");
+        assert_eq!(at[2], 11);
+        assert_eq!(offsets(r"'c:\x'").0, r"c:\x");
+        assert!(value_offsets(r#""\q""#).is_none());
     }
 
     #[test]

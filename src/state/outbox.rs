@@ -67,6 +67,7 @@ impl State {
             .into_iter()
             .filter(|a| match a.status.as_str() {
                 "queued" => a.next_attempt_at.as_str() <= now,
+                "undeliverable" => false,
                 // Claimed by a sender: only if that sender is dead (it may have sent it; at least
                 // once is the promise, so it is sent again).
                 _ => !a
@@ -127,6 +128,18 @@ impl State {
             .execute(
                 "UPDATE alerts SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
                 params![id, now_rfc3339()],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// A delivery that no later try can make: kept, listed, never tried again.
+    pub fn alert_undeliverable(&self, id: i64, error: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE alerts SET status = 'undeliverable', attempts = attempts + 1, last_error = ?2,
+                        claimed_pid = NULL, claimed_start = NULL WHERE id = ?1",
+                params![id, error],
             )
             .map_err(self.err())?;
         Ok(())

@@ -615,3 +615,69 @@ fn a_flush_against_a_dripping_server_makes_one_bounded_attempt_and_keeps_the_res
         "error: PLUMB_SMTP_TIMEOUT \"soon\" is not a duration; write e.g. 10s or 1m\n"
     );
 }
+
+/// An alert queued with an address no mailer can parse (written before validate refused such
+/// addresses) is reported and kept, but never tried again, instead of waiting forever.
+#[test]
+fn an_alert_that_can_never_be_delivered_is_reported_once_and_not_retried() {
+    let p = Project::new();
+    p.pipeline(
+        "p",
+        "[alerts]\nemail = ['oncall@example.com']\n[tasks.t]\ncommand = 'exit 1'\n",
+    );
+    assert_eq!(p.plumb(&["run", "p"]).code, 1);
+    p.db()
+        .execute(
+            "UPDATE alerts SET recipients = '[\"a@x.example, b@y.example\"]'",
+            [],
+        )
+        .unwrap();
+    let server = MailServer::start();
+    let out = with_smtp(&p, server.port, &["alerts", "flush"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let first = out.stdout.lines().nth(1).unwrap_or_default().to_string();
+    assert!(
+        first.starts_with(
+            "  not sent #1 [plumb] p FAILED: 1 failed, 0 blocked: can never be delivered: recipient \"a@x.example, b@y.example\": "
+        ),
+        "{}",
+        out.stdout
+    );
+    let listed = p.plumb(&["alerts", "list"]);
+    assert!(
+        listed.stdout.contains(&format!(
+            "      undeliverable, not retried: {}",
+            &first[first.find("can never").unwrap()..]
+        )),
+        "{}",
+        listed.stdout
+    );
+    let again = with_smtp(&p, server.port, &["alerts", "flush"]);
+    assert_eq!(
+        again.stdout,
+        format!("sent 0 alerts via smtp://127.0.0.1:{}\n", server.port)
+    );
+    assert_eq!(again.code, 0);
+    assert_eq!(p.count("SELECT attempts FROM alerts"), 1);
+    assert!(server.mails().is_empty());
+}
+
+#[test]
+fn a_task_id_too_long_for_a_file_name_still_keeps_its_log() {
+    let p = Project::new();
+    let id = "t".repeat(300);
+    p.pipeline(
+        "p",
+        &format!("[tasks.{id}]\ncommand = 'echo the output; exit 2'\n"),
+    );
+    let out = p.plumb(&["run", "p"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("the output"),
+        "the summary's log tail: {}",
+        out.stdout
+    );
+    let log = p.plumb(&["logs", "p", &id]);
+    assert_eq!(log.code, 0, "{}", log.all());
+    assert!(log.stdout.contains("\nthe output\n"), "{}", log.stdout);
+}

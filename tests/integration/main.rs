@@ -15,6 +15,7 @@ mod example;
 mod keys;
 mod locks;
 mod logs;
+mod quoting;
 mod scale;
 mod schedule;
 mod signals;

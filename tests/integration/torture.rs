@@ -43,7 +43,7 @@ fn pipeline(rng: &mut Rng, n: usize) -> (String, Vec<Vec<u64>>) {
     for i in 0..n {
         let sleep = 2 + rng.below(18);
         s.push_str(&format!(
-            "[tasks.t{i}]\ncommand = \"flock -n locks/{{{{round}}}}-t{i} sh -c 'echo start {{{{round}}}}-t{i} $(date +%s%N) >> journal.txt; sleep 0.{sleep:03}; echo end {{{{round}}}}-t{i} $(date +%s%N) >> journal.txt' || echo overlap {{{{round}}}}-t{i} >> journal.txt\"\n"
+            "[tasks.t{i}]\ncommand = \"flock -n locks/{{{{round}}}}-t{i} sh -c 'echo start $PLUMB_PARAM_ROUND-t{i} $(date +%s%N) >> journal.txt; sleep 0.{sleep:03}; echo end $PLUMB_PARAM_ROUND-t{i} $(date +%s%N) >> journal.txt' || echo overlap {{{{round}}}}-t{i} >> journal.txt\"\n"
         ));
         if i > 0 {
             let k = rng.below(4).min(i as u64);

@@ -410,3 +410,71 @@ fn a_big_file_read_in_pieces_still_reports_a_late_mistake_at_its_line() {
     assert_eq!(plan.code, 0, "{}", plan.all());
     assert!(plan.stdout.contains("16001 to run"), "{}", plan.stdout);
 }
+
+/// What validate accepts, run can honour: an address is one mailbox (no header injection, no
+/// list in one string), in a pipeline and in plumb.toml alike, and no NUL reaches a command.
+#[test]
+fn addresses_and_nul_bytes_that_could_never_be_used_are_refused_where_written() {
+    let p = Project::new();
+    p.pipeline(
+        "p",
+        "[alerts]\nemail = [\"a@x.example\\r\\nBcc: evil@x.example\", \"a@x.example, b@y.example\", \"ok@example.com\"]\n\
+         [tasks.t]\nforeach = { v = [\"a\\u0000b\"] }\ncommand = \"echo {{v}}\"\n\
+         [tasks.u]\ncommand = \"echo \\u0000\"\n",
+    );
+    let out = p.plumb(&["validate", "p"]);
+    assert_eq!(out.code, 2);
+    let line2 =
+        r#"email = ["a@x.example\r\nBcc: evil@x.example", "a@x.example, b@y.example", "ok@example.com"]"#;
+    let under2 = format!("        {}", "^".repeat(line2.len() - 8));
+    let help =
+        r#"  = help: write each address as its own string: email = ["a@example.com", "b@example.com"]"#;
+    let expected = [
+        r#"error: "a@x.example\r\nBcc: evil@x.example" is not one e-mail address"#.to_string(),
+        " --> pipelines/p.toml:2:9".into(),
+        "  |".into(),
+        format!("2 | {line2}"),
+        format!("  | {under2}"),
+        "  |".into(),
+        help.into(),
+        "".into(),
+        r#"error: "a@x.example, b@y.example" is not one e-mail address"#.into(),
+        " --> pipelines/p.toml:2:9".into(),
+        "  |".into(),
+        format!("2 | {line2}"),
+        format!("  | {under2}"),
+        "  |".into(),
+        help.into(),
+        "".into(),
+        r#"error: foreach value "a\0b" cannot be part of a task id"#.into(),
+        " --> pipelines/p.toml:4:18".into(),
+        "  |".into(),
+        r#"4 | foreach = { v = ["a\u0000b"] }"#.into(),
+        "  |                  ^^^^^^^^^^".into(),
+        "  |".into(),
+        "  = help: values must be non-empty and free of `[`, `]`, `,`, `=`, `/` and control characters"
+            .into(),
+        "".into(),
+        "error: `command` of task `u` holds a NUL byte, which no command can be given".into(),
+        " --> pipelines/p.toml:7:11".into(),
+        "  |".into(),
+        r#"7 | command = "echo \u0000""#.into(),
+        "  |           ^^^^^^^^^^^^^".into(),
+        "".into(),
+        "4 errors in pipelines/p.toml".into(),
+    ];
+    assert_eq!(out.stderr.lines().collect::<Vec<_>>(), expected);
+
+    let p = Project::new();
+    p.file("plumb.toml", "[alerts]\nemail = [\"not an address\"]\n");
+    p.pipeline("q", "[tasks.a]\ncommand = 'true'\n");
+    let out = p.plumb(&["validate", "q"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        "error: \"not an address\" is not one e-mail address\n --> plumb.toml:2:9\n  |\n\
+         2 | email = [\"not an address\"]\n  |         ^^^^^^^^^^^^^^^^^^\n  |\n  \
+         = help: write each address as its own string: email = [\"a@example.com\", \"b@example.com\"]\n\
+         \n1 error in plumb.toml\n"
+    );
+}
