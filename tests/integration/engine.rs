@@ -219,7 +219,7 @@ fn a_version_3_state_is_migrated_and_keeps_its_markers() {
     );
     assert_eq!(p.lines("ran.txt"), ["a", "b"]);
     let version: i64 = p.db().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 6, "migrated through every later schema");
+    assert_eq!(version, 7, "migrated through every later schema");
     assert_eq!(
         p.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'attempts_running'"),
         0
