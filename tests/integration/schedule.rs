@@ -176,6 +176,76 @@ fn a_fire_resolves_dates_against_its_fire_time_in_the_pipeline_zone() {
     assert_eq!(p.lines("fired.txt"), ["2026-03-28 2026-03-29T00:30:00+01:00"]);
 }
 
+/// A daily pipeline in Berlin whose task writes its date param and fire time to `fired-NAME.txt`.
+fn berlin_daily(p: &Project, name: &str, schedule: &str) {
+    p.pipeline(
+        name,
+        &format!(
+            "[pipeline]\nschedule = '{schedule}'\ntimezone = 'Europe/Berlin'\ncatchup = 'all'\n\
+             [params]\nday = {{ type = 'date', default = 'today' }}\n\
+             [tasks.a]\ncommand = 'echo {{{{day}}}} {{{{scheduled_time}}}} >> fired-{name}.txt'\n"
+        ),
+    );
+}
+
+fn done_fires(p: &Project, pipeline: &str) -> usize {
+    fires(p, pipeline).iter().filter(|(_, s)| s == "done").count()
+}
+
+#[test]
+fn a_day_whose_fire_times_the_clock_jumps_over_is_fired_once_after_the_jump_and_recorded() {
+    let p = Project::new();
+    // 2026-03-29: 02:00 CET jumps to 03:00 CEST (01:00Z); 02:15 and 02:45 never happen.
+    berlin_daily(&p, "skipped", "15,45 2 * * *");
+    // Fires at 04:00 CEST, after the catch-up would have come: the test waits for it.
+    berlin_daily(&p, "later", "0 4 * * *");
+    // Fake 00:50 CET, a fake hour per real second: the catch-up comes 1.2 s after the start.
+    let clock = format!("{:.3}=2026-03-28T23:50:00Z*3600", unix_now());
+    let daemon = start(&p, &clock);
+    crate::support::wait_for("the 04:00 fire to finish", Duration::from_secs(30), || {
+        p.exists("fired-later.txt")
+            && done_fires(&p, "later") == 1
+            && fires(&p, "skipped")
+                .iter()
+                .all(|(_, s)| s != "queued" && s != "running")
+    });
+    let log = stop(daemon);
+    assert_eq!(
+        fires(&p, "skipped"),
+        [("2026-03-29T01:00:00Z".to_string(), "done".to_string())],
+        "{log}"
+    );
+    assert_eq!(
+        p.lines("fired-skipped.txt"),
+        ["2026-03-29 2026-03-29T03:00:00+02:00"],
+        "the day's instance ran, at the first minute after the jump"
+    );
+}
+
+#[test]
+fn a_fixed_time_the_clock_falls_back_over_fires_once_and_the_next_hour_still_fires() {
+    let p = Project::new();
+    // 2026-10-25: 03:00 CEST falls back to 02:00 CET (01:00Z); 02:00 happens twice.
+    berlin_daily(&p, "range", "0 1-3 * * *");
+    // Fake 00:00 CEST, a fake hour per real second: the first fire comes 1 s after the start.
+    let clock = format!("{:.3}=2026-10-24T22:00:00Z*3600", unix_now());
+    let daemon = start(&p, &clock);
+    crate::support::wait_for("the 03:00 CET fire to finish", Duration::from_secs(30), || {
+        p.exists("fired-range.txt") && done_fires(&p, "range") == 3
+    });
+    let log = stop(daemon);
+    let done = |t: &str| (t.to_string(), "done".to_string());
+    assert_eq!(
+        fires(&p, "range"),
+        [
+            done("2026-10-24T23:00:00Z"),
+            done("2026-10-25T00:00:00Z"),
+            done("2026-10-25T02:00:00Z")
+        ],
+        "01:00 and 02:00 CEST, 03:00 CET; not 02:00 CET (01:00Z)\n{log}"
+    );
+}
+
 #[test]
 fn edited_and_new_pipeline_files_are_picked_up_without_a_restart() {
     let p = Project::new();
@@ -364,8 +434,10 @@ fn sigterm_interrupts_a_running_fire_and_a_restart_resumes_it() {
         "[pipeline]\nschedule = '0 * * * *'\n[tasks.wait]\ncommand = 'echo started >> log.txt; while test ! -f release; do sleep 0.05; done'\n\
          [tasks.after]\ncommand = 'echo after >> log.txt'\nrequires = ['wait']\n",
     );
-    // Fake 00:59:50: the 01:00 fire comes after 10 fake seconds (a sixth of a real second).
-    let clock = format!("{:.3}=2026-01-01T00:59:50Z*60", unix_now());
+    // Fake 00:59:00: the 01:00 fire comes a real second after the start. A scheduler that starts
+    // after it never fires it (a new schedule starts now), so the margin must outlast a start
+    // on a busy machine; a sixth of a second did not.
+    let clock = format!("{:.3}=2026-01-01T00:59:00Z*60", unix_now());
     let daemon = start(&p, &clock);
     crate::support::wait_for("the fire to start its task", Duration::from_secs(10), || {
         p.exists("log.txt")
@@ -393,4 +465,57 @@ fn sigterm_interrupts_a_running_fire_and_a_restart_resumes_it() {
     let log = stop(daemon);
     assert!(log.contains("resume  long fire 2026-01-01T01:00:00Z"), "{log}");
     assert_eq!(p.lines("log.txt"), ["started", "started", "after"]);
+}
+
+/// A bad file dropped into pipelines/ of a running scheduler takes a while to load (thousands
+/// of errors); the fires that came due meanwhile are late, not "missed while down": the
+/// scheduler was up.
+#[test]
+fn a_slow_load_delays_fires_but_never_counts_as_downtime() {
+    let p = Project::new();
+    every_minute(&p, "none", "none");
+    let mut daemon = start(&p, &timeline());
+    // The bad file's report is larger than a pipe holds: read it as it comes.
+    let mut stderr = daemon.0.as_mut().unwrap().stderr.take().unwrap();
+    let report = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    // Each fire is recorded whether or not its instance had anything left to run.
+    let recorded = || {
+        if !p.exists("state/plumb.db") {
+            return 0;
+        }
+        p.db()
+            .query_row("SELECT COUNT(*) FROM fires WHERE pipeline = 'none'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap_or(0)
+    };
+    crate::support::wait_for("the first fire", Duration::from_secs(20), || recorded() >= 1);
+    let bad: String = (0..5000)
+        .map(|i| format!("[tasks.t{i}]\ncommand = 'true'\ntimout = '5m'\n"))
+        .collect();
+    p.pipeline("bad", &bad);
+    let before = recorded();
+    crate::support::wait_for("fires after the bad file", Duration::from_secs(60), || {
+        recorded() >= before + 3
+    });
+    let out = stop(daemon);
+    let report = report.join().unwrap();
+    assert!(
+        report.contains("unknown key `timout` in task `t4999`"),
+        "every error of the bad file is reported"
+    );
+    assert!(
+        out.contains("invalid pipelines/bad.toml: not scheduled until it is fixed"),
+        "{out}"
+    );
+    assert!(!out.contains("missed while down"), "{out}");
+    let statuses: Vec<String> = fires(&p, "none").into_iter().map(|(_, s)| s).collect();
+    assert!(
+        statuses.iter().all(|s| s != "skipped"),
+        "no fire of a running scheduler is skipped: {statuses:?}"
+    );
 }
