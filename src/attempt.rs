@@ -8,8 +8,8 @@
 //! then sends SIGKILL. When the command's main process exits, anything it left behind in its group
 //! is stopped the same way: no process of a task outlives its attempt.
 //!
-//! After exit 0 the declared outputs must exist and the `check` command must pass; only then is
-//! the attempt a success. The attempt reports what happened; it never touches the state database.
+//! After exit 0 the declared outputs must exist, the `check` command must pass and the metrics
+//! must meet the task's expectations ([`crate::watch`]); only then is the attempt a success. The attempt reports what happened; it never touches the state database.
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
@@ -45,6 +45,10 @@ pub struct AttemptSpec {
     pub grace: Duration,
     /// A line written at the top of the log.
     pub header: String,
+    /// `PLUMB_METRICS`: where the task may write what it measured.
+    pub metrics: PathBuf,
+    /// The task's expectations, for [`crate::watch::judge`].
+    pub checks: std::sync::Arc<[crate::watch::Check]>,
 }
 
 /// What the runner asks of running attempts.
@@ -81,6 +85,10 @@ pub struct AttemptResult {
     pub duration: Duration,
     /// Why it failed, in words ("exit 1", "timed out after 5s", "check failed: exit 2").
     pub error: Option<String>,
+    /// What the task wrote to `PLUMB_METRICS`, read once it succeeded.
+    pub metrics: Vec<(String, f64)>,
+    /// Expectations with `anomaly = "warn"` that this success did not meet, in words.
+    pub warnings: Vec<String>,
 }
 
 /// Run one attempt to its end and report it on `events`.
@@ -107,6 +115,8 @@ async fn supervise(
         signal: None,
         duration: started.elapsed(),
         error: Some(error),
+        metrics: Vec::new(),
+        warnings: Vec::new(),
     };
     let log = Mutex::new(Log {
         path: spec.log_path.clone(),
@@ -130,6 +140,8 @@ async fn supervise(
         signal: ended.status.signal(),
         duration,
         error: None,
+        metrics: Vec::new(),
+        warnings: Vec::new(),
     };
     match ended.why {
         Ended::Stopped => {
@@ -204,6 +216,9 @@ async fn supervise(
             },
         }
         result.duration = started.elapsed();
+    }
+    if result.state == AttemptState::Success {
+        crate::watch::judge(&spec.metrics, &spec.checks, &mut result, &note);
     }
     result
 }

@@ -28,6 +28,9 @@ pub struct SourceFile {
     /// The path as the user should read it (relative to the working directory when possible).
     pub display: PathBuf,
     pub text: String,
+    /// Byte offset where each line starts, built at the first lookup, so that placing many
+    /// diagnostics costs one pass over the text rather than one per diagnostic.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -35,26 +38,36 @@ impl SourceFile {
         Self {
             display: display.into(),
             text,
+            line_starts: std::sync::OnceLock::new(),
         }
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let before = &self.text[..offset];
-        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = self.text[line_start..offset].chars().count() + 1;
+        let starts = self.line_starts();
+        // The last line start at or before the offset.
+        let line = starts.partition_point(|&s| s <= offset);
+        let col = self.text[starts[line - 1]..offset].chars().count() + 1;
         (line, col)
     }
 
     /// The text of the 1-based line `line`, without its newline.
     fn line_text(&self, line: usize) -> &str {
-        self.text
-            .split('\n')
-            .nth(line - 1)
-            .unwrap_or("")
-            .trim_end_matches('\r')
+        let starts = self.line_starts();
+        let Some(&start) = starts.get(line - 1) else {
+            return "";
+        };
+        let end = starts.get(line).map_or(self.text.len(), |&next| next - 1);
+        self.text[start..end].trim_end_matches('\r')
     }
 }
 
@@ -199,6 +212,25 @@ mod tests {
             out,
             "error: `timeout` needs a unit\n --> p.toml:2:11\n  |\n2 | timeout = 7\n  |           ^ a bare number\n  |\n  = help: write \"7s\" for seconds\n"
         );
+    }
+
+    #[test]
+    fn lines_and_columns_at_every_edge() {
+        let src = SourceFile::new("p.toml", "ab\r\n\né x\nlast".to_string());
+        let at = |needle: &str| src.text.find(needle).unwrap();
+        assert_eq!(src.line_col(0), (1, 1));
+        assert_eq!(src.line_col(at("\r")), (1, 3));
+        assert_eq!(src.line_col(at("\n\n") + 1), (2, 1), "an empty line");
+        assert_eq!(src.line_col(at("x")), (3, 3), "columns count characters");
+        assert_eq!(src.line_col(at("x") - 1), (3, 2));
+        assert_eq!(src.line_col(at("é") + 1), (3, 1), "inside a character: its start");
+        assert_eq!(src.line_col(src.text.len()), (4, 5));
+        assert_eq!(src.line_col(usize::MAX), (4, 5));
+        assert_eq!(src.line_text(1), "ab");
+        assert_eq!(src.line_text(2), "");
+        assert_eq!(src.line_text(3), "é x");
+        assert_eq!(src.line_text(4), "last");
+        assert_eq!(src.line_text(5), "");
     }
 
     #[test]

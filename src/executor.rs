@@ -132,6 +132,8 @@ pub struct RunConfig<'a> {
     pub fail_fast: bool,
     pub run_id: &'a str,
     pub log_dir: PathBuf,
+    /// Each task's expectations with their past values; tasks without any are absent.
+    pub checks: &'a crate::watch::Checks,
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +275,10 @@ struct Dispatcher<'a, 's> {
     queued: bool,
     /// The first error of the sink, for the outcome.
     storage_error: Option<String>,
+    /// The run's log directory exists (attempts' metrics files go there before any output).
+    log_dir_made: bool,
+    /// The expectations of a task without any, shared.
+    no_checks: std::sync::Arc<[crate::watch::Check]>,
 }
 
 /// The longest a record waits for its commit while the run goes on: a runner killed outright
@@ -313,6 +319,8 @@ impl<'a, 's> Dispatcher<'a, 's> {
             unrecorded: vec![None; n],
             queued: false,
             storage_error: None,
+            log_dir_made: false,
+            no_checks: std::sync::Arc::from([]),
         }
     }
 
@@ -470,7 +478,14 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 attempt,
             }),
         );
+        if !self.log_dir_made {
+            // A task may write its metrics before it prints anything; if the directory cannot
+            // be made, its write fails, and so does the task, saying why.
+            self.log_dir_made = std::fs::create_dir_all(&self.cfg.log_dir).is_ok();
+        }
+        let metrics = log.with_extension("metrics");
         let mut env = resolved.env;
+        env.push(("PLUMB_METRICS".into(), metrics.to_string_lossy().into_owned()));
         env.push(("PLUMB_PIPELINE".into(), p.name.clone()));
         env.push(("PLUMB_TASK".into(), p.tasks[t].id.clone()));
         env.push(("PLUMB_RUN_ID".into(), self.cfg.run_id.to_string()));
@@ -504,6 +519,8 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 self.cfg.run_id,
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
+            metrics,
+            checks: self.cfg.checks.get(&t).unwrap_or(&self.no_checks).clone(),
         };
         if let Err(e) = self.record(RunEvent::Starting {
             task: t,
@@ -519,6 +536,8 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 signal: None,
                 duration: Duration::ZERO,
                 error: Some(format!("could not record the attempt: {e}")),
+                metrics: Vec::new(),
+                warnings: Vec::new(),
             };
             self.fail(t, result);
             return;
@@ -952,6 +971,7 @@ mod tests {
                 fail_fast: false,
                 run_id: "r1",
                 log_dir: root.join("logs"),
+                checks: &Default::default(),
             };
             let mut sink = FailingCommit::default();
             execute(&cfg, &mut sink).unwrap()

@@ -31,3 +31,4 @@ pub mod spawn;
 pub mod spec;
 pub mod state;
 pub mod template;
+pub mod watch;

@@ -94,6 +94,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     ));
     reporter.flush();
     let log_dir = project.state_dir.join("logs").join(&pipeline.name).join(&run_id);
+    let checks = crate::watch::Checks::default();
     let cfg = RunConfig {
         instance: &instance,
         root: &project.root,
@@ -102,6 +103,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         fail_fast: args.fail_fast,
         run_id: &run_id,
         log_dir,
+        checks: &checks,
     };
     tracing::info!(
         event = "run_started",
@@ -214,6 +216,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     drop(state);
     std::mem::forget(outcome);
     std::mem::forget(plan);
+    std::mem::forget(checks);
     std::mem::forget(markers);
     std::mem::forget(instance);
     std::mem::forget(pipeline);

@@ -47,6 +47,7 @@ pub fn run(locator: &Locator) -> Result<i32> {
         .build()
         .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
     let daemon = Daemon {
+        up_since: clock::now(),
         project,
         state,
         entries: BTreeMap::new(),
@@ -65,6 +66,9 @@ struct Active {
 }
 
 struct Daemon {
+    /// When this scheduler started: a fire time after it came while the scheduler ran, so it is
+    /// never "missed while down", however late a slow load or a stalled machine made it.
+    up_since: DateTime<Utc>,
     project: Project,
     state: State,
     /// Loaded pipelines by file path; `None` for a file that failed to load (reported once per
@@ -232,7 +236,8 @@ impl Daemon {
             if due.is_empty() {
                 continue;
             }
-            let on_time = |t: &DateTime<Utc>| now - *t <= ON_TIME;
+            let up_since = self.up_since;
+            let on_time = |t: &DateTime<Utc>| *t >= up_since || now - *t <= ON_TIME;
             let latest = *due.last().expect("non-empty");
             let launch = |t: &DateTime<Utc>| match catchup {
                 _ if on_time(t) => true,

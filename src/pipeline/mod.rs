@@ -538,6 +538,17 @@ impl Builder<'_> {
                 );
                 continue;
             }
+            let var = env_var(name, false);
+            if let Some(other) = out.iter().find(|p: &&Param| env_var(&p.name, false) == var) {
+                self.error(
+                    Diagnostic::new(format!(
+                        "params `{}` and `{name}` would share the environment variable {var}",
+                        other.name
+                    ))
+                    .at(key.span())
+                    .help("a task could not tell them apart there; rename one of them"),
+                );
+            }
             let default_span = match value.get_ref() {
                 ParamRaw::Plain(s) => s.contains('\0').then(|| value.span()),
                 ParamRaw::Typed(t) => t

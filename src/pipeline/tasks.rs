@@ -33,6 +33,19 @@ impl Builder<'_> {
                 );
                 continue;
             }
+            let env = env_var(var, true);
+            if let Some((other, _)) = vars
+                .iter()
+                .find(|(o, _): &&(String, Vec<String>)| env_var(o, true) == env)
+            {
+                self.error(
+                    Diagnostic::new(format!(
+                        "foreach variables `{other}` and `{var}` would share the environment variable {env}"
+                    ))
+                    .at(values.span())
+                    .help("a task could not tell them apart there; rename one of them"),
+                );
+            }
             if values.get_ref().is_empty() {
                 self.error(
                     Diagnostic::new(format!("foreach variable `{var}` has an empty list"))

@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 
 use super::{Result, Runner, State, enqueue, now_rfc3339};
 use crate::attempt::AttemptResult;
-use crate::state::NewAlert;
+use crate::state::{AttemptState, NewAlert};
 
 /// An attempt recorded through this state: its row, once a commit has inserted it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,8 +208,9 @@ fn write_ops(tx: &Connection, ops: &[Op], rows: &[Option<i64>]) -> rusqlite::Res
                 let e = a.end.as_deref();
                 tx.prepare_cached(
                     "INSERT INTO attempts (run_id, pipeline, instance, task, attempt, started_at, state, log_path,
-                        runner_pid, runner_start, pgid, pgid_start, ended_at, exit_code, signal, duration_s, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                        runner_pid, runner_start, pgid, pgid_start, ended_at, exit_code, signal, duration_s, error,
+                        warnings)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )?
                 .execute(params![
                     a.run_id,
@@ -229,10 +230,12 @@ fn write_ops(tx: &Connection, ops: &[Op], rows: &[Option<i64>]) -> rusqlite::Res
                     e.and_then(|e| e.result.signal),
                     e.map(|e| e.result.duration.as_secs_f64()),
                     e.and_then(|e| e.result.error.as_deref()),
+                    e.and_then(|e| warnings_json(&e.result)),
                 ])?;
-                inserted.push((a.h, tx.last_insert_rowid()));
+                let id = tx.last_insert_rowid();
+                inserted.push((a.h, id));
                 if let Some(e) = e {
-                    end_extras(tx, e)?;
+                    end_extras(tx, id, e)?;
                 }
             }
             Op::Group { h, pgid, start } => {
@@ -247,7 +250,8 @@ fn write_ops(tx: &Connection, ops: &[Op], rows: &[Option<i64>]) -> rusqlite::Res
                 if let Some(id) = row(*h, &inserted) {
                     let r = &end.result;
                     tx.prepare_cached(
-                        "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7
+                        "UPDATE attempts SET ended_at = ?2, state = ?3, exit_code = ?4, signal = ?5, duration_s = ?6, error = ?7,
+                             warnings = ?8
                          WHERE id = ?1",
                     )?
                     .execute(params![
@@ -257,9 +261,10 @@ fn write_ops(tx: &Connection, ops: &[Op], rows: &[Option<i64>]) -> rusqlite::Res
                         r.exit_code,
                         r.signal,
                         r.duration.as_secs_f64(),
-                        r.error
+                        r.error,
+                        warnings_json(r),
                     ])?;
-                    end_extras(tx, end)?;
+                    end_extras(tx, id, end)?;
                 }
             }
             Op::SlaMiss { h, at, alert } => {
@@ -276,8 +281,23 @@ fn write_ops(tx: &Connection, ops: &[Op], rows: &[Option<i64>]) -> rusqlite::Res
     Ok(inserted)
 }
 
-/// The marker and the alert that go with an attempt's end.
-fn end_extras(tx: &Connection, end: &End) -> rusqlite::Result<()> {
+/// An attempt's warnings as stored: a JSON array of strings, or nothing when there are none.
+fn warnings_json(r: &AttemptResult) -> Option<String> {
+    (!r.warnings.is_empty()).then(|| serde_json::to_string(&r.warnings).expect("strings serialize"))
+}
+
+/// The metrics, the marker and the alert that go with attempt `id`'s end. Metrics are kept
+/// only for a success: they are what expectations later compare with.
+fn end_extras(tx: &Connection, id: i64, end: &End) -> rusqlite::Result<()> {
+    if end.result.state == AttemptState::Success && !end.result.metrics.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR REPLACE INTO metrics (pipeline, task, name, recorded_at, attempt_id, run_id, instance, value)
+             SELECT pipeline, task, ?2, ?3, id, run_id, instance, ?4 FROM attempts WHERE id = ?1",
+        )?;
+        for (name, value) in &end.result.metrics {
+            stmt.execute(params![id, name, end.at, value])?;
+        }
+    }
     if let Some([pipeline, instance, task, fingerprint, run_id]) = &end.marker {
         tx.prepare_cached(
             "INSERT OR REPLACE INTO markers (pipeline, instance, task, fingerprint, run_id, finished_at)

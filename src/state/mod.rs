@@ -16,10 +16,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod attempts;
+mod metrics;
 mod outbox;
 mod schedule;
 
 pub use attempts::{AttemptHandle, NewMarker};
+pub use metrics::MetricRow;
 use outbox::enqueue;
 pub use outbox::{NewAlert, OutboxRow};
 pub use schedule::time_key;
@@ -173,6 +175,23 @@ const MIGRATIONS: &[Migration] = &[
          WHERE state = 'running'
            AND run_id IN (SELECT run_id FROM runs WHERE outcome != 'running');",
     ),
+    // 7: what tasks measured (PLUMB_METRICS), kept for successful attempts, keyed for the
+    // anomaly test's question: this task's values of this metric since a time, any instance.
+    // And the warnings an attempt's expectations raised.
+    Migration::Sql(
+        "CREATE TABLE metrics (
+        pipeline    TEXT NOT NULL,
+        task        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        attempt_id  INTEGER NOT NULL REFERENCES attempts(id),
+        run_id      TEXT NOT NULL,
+        instance    TEXT NOT NULL,
+        value       REAL NOT NULL,
+        PRIMARY KEY (pipeline, task, name, recorded_at, attempt_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE attempts ADD COLUMN warnings TEXT;",
+    ),
 ];
 
 /// Rewrite every run's instance key from its recorded params, with the rows that belong to it.
@@ -291,6 +310,8 @@ pub struct AttemptRow {
     pub pgid: Option<u32>,
     pub pgid_start: Option<u64>,
     pub error: Option<String>,
+    /// What `anomaly = "warn"` expectations found about this attempt.
+    pub warnings: Vec<String>,
 }
 
 /// One recorded run.
@@ -656,7 +677,7 @@ impl State {
     fn attempts_where(&self, cond: &str, p: impl rusqlite::Params) -> Result<Vec<AttemptRow>> {
         let sql = format!(
             "SELECT id, run_id, task, attempt, started_at, ended_at, state, exit_code, signal, duration_s, log_path,
-                    runner_pid, runner_start, pgid, pgid_start, error
+                    runner_pid, runner_start, pgid, pgid_start, error, warnings
              FROM attempts WHERE {cond} ORDER BY id"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
@@ -679,6 +700,10 @@ impl State {
                     pgid: r.get(13)?,
                     pgid_start: r.get::<_, Option<i64>>(14)?.map(|v| v as u64),
                     error: r.get(15)?,
+                    warnings: r
+                        .get::<_, Option<String>>(16)?
+                        .and_then(|w| serde_json::from_str(&w).ok())
+                        .unwrap_or_default(),
                 })
             })
             .map_err(self.err())?;
@@ -810,6 +835,8 @@ mod tests {
             signal: None,
             duration: Duration::from_millis(5),
             error: None,
+            metrics: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -883,6 +910,7 @@ mod tests {
 
     #[test]
     fn migration_6_settles_attempts_left_running_by_runs_that_ended() {
+        // A database at schema 5: what later migrations add is taken away again.
         let dir = tempfile::tempdir().unwrap();
         let mut s = with_run(dir.path(), "");
         s.insert_run("r2", "p", "", "{}", "2026-01-01T00:00:01Z", ME, "plumb run p")
@@ -893,6 +921,8 @@ mod tests {
         s.conn
             .execute_batch(
                 "UPDATE runs SET outcome = 'failed', ended_at = '2026-01-01T00:01:00Z' WHERE run_id = 'r1';
+                 DROP TABLE metrics;
+                 ALTER TABLE attempts DROP COLUMN warnings;
                  PRAGMA user_version = 5;",
             )
             .unwrap();

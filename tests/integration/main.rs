@@ -22,3 +22,4 @@ mod signals;
 mod state;
 mod torture;
 mod validate;
+mod watching;

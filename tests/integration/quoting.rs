@@ -506,3 +506,28 @@ fn plan_and_logs_show_the_command_with_its_values() {
         logs.all()
     );
 }
+
+#[test]
+fn names_that_would_share_an_environment_variable_are_refused() {
+    refused(
+        "[params]\nmy-day = 'a'\nmy_day = 'b'\n[tasks.t]\nforeach = { Shard = ['1'], shard = ['2'] }\ncommand = 'true'\n",
+        r#"error: params `my-day` and `my_day` would share the environment variable PLUMB_PARAM_MY_DAY
+ --> pipelines/p.toml:3:1
+  |
+3 | my_day = 'b'
+  | ^^^^^^
+  |
+  = help: a task could not tell them apart there; rename one of them
+
+error: foreach variables `Shard` and `shard` would share the environment variable PLUMB_FOREACH_SHARD
+ --> pipelines/p.toml:5:36
+  |
+5 | foreach = { Shard = ['1'], shard = ['2'] }
+  |                                    ^^^^^
+  |
+  = help: a task could not tell them apart there; rename one of them
+
+2 errors in pipelines/p.toml
+"#,
+    );
+}

@@ -466,3 +466,56 @@ fn sigterm_interrupts_a_running_fire_and_a_restart_resumes_it() {
     assert!(log.contains("resume  long fire 2026-01-01T01:00:00Z"), "{log}");
     assert_eq!(p.lines("log.txt"), ["started", "started", "after"]);
 }
+
+/// A bad file dropped into pipelines/ of a running scheduler takes a while to load (thousands
+/// of errors); the fires that came due meanwhile are late, not "missed while down": the
+/// scheduler was up.
+#[test]
+fn a_slow_load_delays_fires_but_never_counts_as_downtime() {
+    let p = Project::new();
+    every_minute(&p, "none", "none");
+    let mut daemon = start(&p, &timeline());
+    // The bad file's report is larger than a pipe holds: read it as it comes.
+    let mut stderr = daemon.0.as_mut().unwrap().stderr.take().unwrap();
+    let report = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    // Each fire is recorded whether or not its instance had anything left to run.
+    let recorded = || {
+        if !p.exists("state/plumb.db") {
+            return 0;
+        }
+        p.db()
+            .query_row("SELECT COUNT(*) FROM fires WHERE pipeline = 'none'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap_or(0)
+    };
+    crate::support::wait_for("the first fire", Duration::from_secs(20), || recorded() >= 1);
+    let bad: String = (0..5000)
+        .map(|i| format!("[tasks.t{i}]\ncommand = 'true'\ntimout = '5m'\n"))
+        .collect();
+    p.pipeline("bad", &bad);
+    let before = recorded();
+    crate::support::wait_for("fires after the bad file", Duration::from_secs(60), || {
+        recorded() >= before + 3
+    });
+    let out = stop(daemon);
+    let report = report.join().unwrap();
+    assert!(
+        report.contains("unknown key `timout` in task `t4999`"),
+        "every error of the bad file is reported"
+    );
+    assert!(
+        out.contains("invalid pipelines/bad.toml: not scheduled until it is fixed"),
+        "{out}"
+    );
+    assert!(!out.contains("missed while down"), "{out}");
+    let statuses: Vec<String> = fires(&p, "none").into_iter().map(|(_, s)| s).collect();
+    assert!(
+        statuses.iter().all(|s| s != "skipped"),
+        "no fire of a running scheduler is skipped: {statuses:?}"
+    );
+}
