@@ -150,8 +150,10 @@ pub enum Command {
         #[arg(long)]
         to: String,
         /// The date param to vary. Default: the pipeline's only date param.
-        #[arg(long, value_name = "NAME")]
-        param: Option<String>,
+        // Named `--param` in 0.1, which everywhere else means NAME=VALUE; that spelling stays
+        // as a hidden alias for one release (drop it in 0.3).
+        #[arg(long, alias = "param", value_name = "NAME")]
+        over: Option<String>,
         /// Run up to N dates at once.
         #[arg(long, default_value_t = 1, value_name = "N")]
         parallel: usize,

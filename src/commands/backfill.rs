@@ -62,7 +62,7 @@ pub fn run(locator: &Locator, a: &Args<'_>) -> Result<i32> {
             }
             many => {
                 return Err(Error::usage(format!(
-                    "pipeline `{}` has several date params ({}); choose one with --param",
+                    "pipeline `{}` has several date params ({}); choose one with --over",
                     pipeline.name,
                     many.join(", ")
                 )));

@@ -415,7 +415,7 @@ fn backfill_reverse_and_its_usage_errors() {
         "2026-03-01",
         "--to",
         "2026-03-01",
-        "--param",
+        "--over",
         "region",
     ]);
     assert_eq!(wrong.code, 2);
@@ -423,6 +423,61 @@ fn backfill_reverse_and_its_usage_errors() {
         wrong.stderr.contains("param `region` is not a date param"),
         "{}",
         wrong.stderr
+    );
+}
+
+#[test]
+fn backfill_over_names_the_param_to_vary_and_the_old_param_spelling_still_works() {
+    let p = Project::new();
+    p.pipeline(
+        "two",
+        "[params]\nday = { type = 'date', default = '2026-05-05' }\nsince = { type = 'date', default = '2026-01-01' }\n\
+         [tasks.a]\ncommand = 'echo {{day}} {{since}} >> days.txt'\n",
+    );
+    let ambiguous = p.plumb(&["backfill", "two", "--from", "2026-03-01", "--to", "2026-03-01"]);
+    assert_eq!(ambiguous.code, 2);
+    assert_eq!(
+        ambiguous.stderr,
+        "error: pipeline `two` has several date params (day, since); choose one with --over\n"
+    );
+    let out = p.plumb(&[
+        "backfill",
+        "two",
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-02",
+        "--over",
+        "since",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        p.lines("days.txt"),
+        ["2026-05-05 2026-03-01", "2026-05-05 2026-03-02"]
+    );
+    let old = p.plumb(&[
+        "backfill",
+        "two",
+        "--from",
+        "2026-03-03",
+        "--to",
+        "2026-03-03",
+        "--param",
+        "since",
+    ]);
+    assert_eq!(old.code, 0, "{}", old.all());
+    assert!(
+        old.stdout
+            .starts_with("backfill two since 2026-03-03 .. 2026-03-03: 1 to run"),
+        "{}",
+        old.stdout
+    );
+    let help = p.plumb(&["backfill", "--help"]);
+    assert!(help.stdout.contains("      --over <NAME>"), "{}", help.stdout);
+    assert!(
+        !help.stdout.contains("--param"),
+        "the old spelling is hidden: {}",
+        help.stdout
     );
 }
 
