@@ -43,7 +43,8 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         pid: std::process::id(),
         start: process::start_ticks(std::process::id()).unwrap_or(0),
     };
-    recover(&mut state, &pipeline.name, &key, me)?;
+    let state_id = state.state_id()?;
+    recover(&mut state, &pipeline.name, &key, me, &state_id)?;
 
     let markers = state.markers(&pipeline.name, &key, pipeline.tasks.len())?;
     let opts = PlanOptions {
@@ -102,6 +103,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         workers,
         fail_fast: args.fail_fast,
         run_id: &run_id,
+        state_id: &state_id,
         log_dir,
         checks: &checks,
     };
@@ -226,7 +228,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
 /// Clean up after a runner of this instance that died (we hold the lock, so none is alive):
 /// stop any process group its attempts left running, and record those attempts and the run as
 /// interrupted. Only then may the tasks start again, so two attempts of a task never overlap.
-fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<()> {
+fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner, state_id: &str) -> Result<()> {
     let dead = state.running_runs(pipeline, key)?;
     for run in &dead {
         if process::same_process_alive(run.runner_pid, run.runner_start) && run.runner_pid != me.pid {
@@ -247,7 +249,7 @@ fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<(
     // process with no row at all; the search also catches descendants that moved to groups of
     // their own. Recorded groups are checked too, in case a task cleared its environment.
     let runs: std::collections::HashSet<String> = dead.iter().map(|r| r.run_id.clone()).collect();
-    let mut groups = process::groups_with_env("PLUMB_RUN_ID", &runs);
+    let mut groups = process::groups_with_env("PLUMB_RUN_ID", &runs, ("PLUMB_STATE_ID", state_id));
     let mut tasks = process::tasks_of(&groups);
     for a in &stale {
         let Some(pgid) = a.pgid else { continue };
