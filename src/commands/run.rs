@@ -95,7 +95,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     ));
     reporter.flush();
     let log_dir = project.state_dir.join("logs").join(&pipeline.name).join(&run_id);
-    let checks = crate::watch::Checks::default();
+    let checks = load_checks(&state, &instance, &plan)?;
     let cfg = RunConfig {
         instance: &instance,
         root: &project.root,
@@ -176,6 +176,10 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     if wants(&pipeline, "failure") && outcome.tasks.iter().any(|t| t.fate == Fate::Failed) {
         alerts.push(facts.failure());
     }
+    let warned = report::warnings(&outcome);
+    if wants(&pipeline, "anomaly") && !warned.is_empty() {
+        alerts.push(facts.anomaly(&warned));
+    }
     if code == exit::SUCCESS {
         if wants(&pipeline, "success") {
             alerts.push(facts.success());
@@ -223,6 +227,39 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     std::mem::forget(instance);
     std::mem::forget(pipeline);
     Ok(code)
+}
+
+/// The expectations of each task this run may start, with the past values its `anomaly`
+/// tests compare with: read once, now, so that attempts never read the state.
+fn load_checks(state: &State, instance: &Instance<'_>, plan: &Plan) -> Result<crate::watch::Checks> {
+    let p = instance.pipeline;
+    let now = chrono::Utc::now();
+    let mut checks = crate::watch::Checks::default();
+    for t in plan.to_run() {
+        let def = p.def(t);
+        if def.expect.is_empty() {
+            continue;
+        }
+        let mut list = Vec::with_capacity(def.expect.len());
+        for e in &def.expect {
+            let past = if e.anomaly == crate::watch::Anomaly::Off {
+                Vec::new()
+            } else {
+                let since = chrono::Duration::from_std(e.window)
+                    .ok()
+                    .and_then(|w| now.checked_sub_signed(w))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                state.metric_history(&p.name, &p.tasks[t].id, &e.name, &since)?
+            };
+            list.push(crate::watch::Check {
+                expect: e.clone(),
+                past,
+            });
+        }
+        checks.insert(t, list.into());
+    }
+    Ok(checks)
 }
 
 /// Clean up after a runner of this instance that died (we hold the lock, so none is alive):
