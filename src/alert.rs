@@ -176,6 +176,43 @@ impl RunFacts<'_> {
         }
     }
 
+    /// One per run whose tasks raised warnings (`anomaly = "warn"` expectations they did not
+    /// meet), listing every one. The tasks are done: this says their data looks wrong.
+    pub fn anomaly(&self, warned: &[(usize, &[String])]) -> NewAlert {
+        let p = self.pipeline;
+        let n: usize = warned.iter().map(|(_, w)| w.len()).sum();
+        let plural = if n == 1 { "" } else { "s" };
+        let mut tasks: Vec<&str> = warned.iter().map(|(t, _)| p.tasks[*t].id.as_str()).collect();
+        if tasks.len() > 3 {
+            tasks.truncate(3);
+            tasks.push("...");
+        }
+        let subject = format!(
+            "[plumb] {} ANOMALY: {n} warning{plural} ({})",
+            self.label,
+            tasks.join(", ")
+        );
+        let mut b = String::new();
+        self.header(
+            &mut b,
+            &format!("ANOMALY: {n} value{plural} far from the past; the tasks are done"),
+        );
+        let _ = writeln!(b, "\nWARNINGS");
+        for (t, ws) in warned {
+            for w in *ws {
+                let _ = writeln!(b, "  {}: {w}", p.tasks[*t].id);
+            }
+        }
+        let first = warned.first().map_or("TASK", |(t, _)| p.tasks[*t].id.as_str());
+        let _ = writeln!(
+            b,
+            "\nEach value with its history: plumb metrics {} {}",
+            crate::template::quote(&p.name),
+            crate::template::quote(first)
+        );
+        self.alert("anomaly", subject, b)
+    }
+
     /// Sent when a run completes every task, if `success` is selected.
     pub fn success(&self) -> NewAlert {
         let n = self

@@ -102,8 +102,14 @@ pub fn hostname() -> String {
 /// one example pid each. Every task process inherits `PLUMB_RUN_ID`, so this finds what a dead
 /// runner's attempts left behind even when the runner died between starting a task and
 /// recording its process group, and even descendants that moved to groups of their own.
-/// Processes of other users (unreadable environ) and zombies are skipped.
-pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) -> Vec<(u32, u32)> {
+/// Processes of other users (unreadable environ) and zombies are skipped. `scope` is a second
+/// variable that must hold exactly that value (the state's id: run ids are unique only within
+/// one database, so this keeps one project's recovery off another's tasks).
+pub fn groups_with_env(
+    var: &str,
+    values: &std::collections::HashSet<String>,
+    scope: (&str, &str),
+) -> Vec<(u32, u32)> {
     let me = std::process::id();
     let my_group = nix::unistd::getpgrp().as_raw() as u32;
     let mut groups: Vec<(u32, u32)> = Vec::new();
@@ -114,7 +120,9 @@ pub fn groups_with_env(var: &str, values: &std::collections::HashSet<String>) ->
         let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
             continue;
         };
-        if !env_value(&env, var).is_some_and(|v| values.contains(v)) {
+        if !env_value(&env, var).is_some_and(|v| values.contains(v))
+            || env_value(&env, scope.0) != Some(scope.1)
+        {
             continue;
         }
         let Some(st) = stat(pid) else { continue };

@@ -125,7 +125,7 @@ impl Reporter {
         let text = match (result.state, retry_in) {
             (AttemptState::Success, _) => {
                 self.finished += 1;
-                format!("done    {id} ({took})")
+                format!("done    {id} ({took}{})", shown_metrics(&result.metrics))
             }
             (_, Some(delay)) => format!(
                 "retry   {id}: {} ({took}); next attempt in {}",
@@ -143,6 +143,12 @@ impl Reporter {
             }
         };
         self.line(&text);
+        if result.state == AttemptState::Success {
+            for w in &result.warnings {
+                let line = format!("WARNING {}: {w}", self.ids[t]);
+                self.line(&line);
+            }
+        }
         self.tick();
     }
 
@@ -172,6 +178,38 @@ impl Reporter {
             let _ = l.multi.clear();
         }
     }
+}
+
+/// A success's metrics as its `done` line shows them: `; rows 10450, bytes 5200000000`, the
+/// first three of them.
+fn shown_metrics(metrics: &[(String, f64)]) -> String {
+    const SHOWN: usize = 3;
+    if metrics.is_empty() {
+        return String::new();
+    }
+    let mut parts: Vec<String> = metrics
+        .iter()
+        .take(SHOWN)
+        .map(|(k, v)| format!("{k} {}", crate::watch::num(*v)))
+        .collect();
+    if metrics.len() > SHOWN {
+        parts.push(format!("{} more", metrics.len() - SHOWN));
+    }
+    format!("; {}", parts.join(", "))
+}
+
+/// The warnings of the tasks that ran and succeeded in this run, by task, in task order.
+pub fn warnings(outcome: &RunOutcome) -> Vec<(usize, &[String])> {
+    outcome
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.fate == Fate::Ran)
+        .filter_map(|(i, t)| {
+            let w = &t.last.as_ref()?.warnings;
+            (!w.is_empty()).then_some((i, w.as_slice()))
+        })
+        .collect()
 }
 
 /// `HH:MM:SS` in local time, without asking the time zone database for every line: the offset
@@ -271,7 +309,21 @@ pub fn summary(
         None if get("not started") > 0 => "STOPPED".to_string(),
         None => "succeeded".to_string(),
     };
-    let _ = writeln!(s, "\n{label}: {verdict} in {} (run {run_id})", human(elapsed));
+    let warned = warnings(outcome);
+    let n_warnings: usize = warned.iter().map(|(_, w)| w.len()).sum();
+    let verdict_shown = if n_warnings > 0 {
+        format!(
+            "{verdict} with {n_warnings} warning{}",
+            if n_warnings == 1 { "" } else { "s" }
+        )
+    } else {
+        verdict.clone()
+    };
+    let _ = writeln!(
+        s,
+        "\n{label}: {verdict_shown} in {} (run {run_id})",
+        human(elapsed)
+    );
     let listed: Vec<String> = c
         .iter()
         .filter(|(_, n)| *n > 0)
@@ -350,6 +402,14 @@ pub fn summary(
         let _ = writeln!(s, "interrupted:");
         for t in interrupted {
             let _ = writeln!(s, "  {}", pipeline.tasks[t].id);
+        }
+    }
+    if !warned.is_empty() {
+        let _ = writeln!(s, "warnings (the tasks are done):");
+        for (t, ws) in &warned {
+            for w in *ws {
+                let _ = writeln!(s, "  {}: {w}", pipeline.tasks[*t].id);
+            }
         }
     }
     if verdict != "succeeded" {

@@ -71,6 +71,33 @@ pub struct TaskSection {
     pub foreach: Option<Spanned<ForeachAxes>>,
     pub wait: Option<Spanned<RawDuration>>,
     pub executor: Option<Spanned<String>>,
+    /// `[tasks.ID.expect.NAME]`, each read on its own (see `task_section`).
+    #[serde(skip)]
+    pub expect: Vec<(Spanned<String>, ExpectSection)>,
+}
+
+/// `[tasks.ID.expect.NAME]`: what a metric the task records must look like.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExpectSection {
+    pub min: Option<Spanned<Number>>,
+    pub max: Option<Spanned<Number>>,
+    pub anomaly: Option<Spanned<String>>,
+    pub window: Option<Spanned<RawDuration>>,
+    pub min_history: Option<Spanned<i64>>,
+    pub sensitivity: Option<Spanned<Number>>,
+    pub min_change: Option<Spanned<RawPercent>>,
+}
+
+/// A TOML integer or float, as a float.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Number(pub f64);
+
+/// A percentage as written: `"20%"`, or a bare number that must be refused (is 0.2 meant as
+/// 20 % or as 0.2 %?).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawPercent {
+    Text(String),
+    Number(f64),
 }
 
 /// `[defaults]`: the subset of task keys that make sense for every task.
@@ -280,7 +307,7 @@ fn top_level<'i>(
                 for (k, v) in tasks {
                     let name = Spanned::new(k.span(), k.get_ref().to_string());
                     let what = format!("task `{}`", name.get_ref());
-                    if let Some(t) = section(&v, &what, diags) {
+                    if let Some(t) = task_section(&v, &what, diags) {
                         file.tasks.push((name, t));
                     }
                 }
@@ -297,6 +324,40 @@ fn top_level<'i>(
             &["pipeline", "params", "defaults", "resources", "alerts", "tasks"],
         )),
     }
+}
+
+/// One `[tasks.ID]`, with each of its `expect` tables read as a section of its own, so that
+/// each one's unknown keys and wrong types are reported too.
+fn task_section(
+    value: &Spanned<DeValue<'_>>,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<TaskSection> {
+    let mut task: TaskSection = section_with_extra(value, what, &["expect"], diags)?;
+    let DeValue::Table(table) = value.get_ref() else {
+        return Some(task);
+    };
+    let Some((key, expect)) = table.iter().find(|(k, _)| k.get_ref() == "expect") else {
+        return Some(task);
+    };
+    let DeValue::Table(metrics) = expect.get_ref() else {
+        diags.push(
+            Diagnostic::new(format!(
+                "`expect` in {what} must be a table of metrics, like [tasks.load.expect.rows], found {}",
+                expect.get_ref().type_str()
+            ))
+            .at(key.span()),
+        );
+        return Some(task);
+    };
+    for (name, v) in metrics {
+        let place = format!("`expect.{}` of {what}", name.get_ref());
+        if let Some(e) = section(v, &place, diags) {
+            task.expect
+                .push((Spanned::new(name.span(), name.get_ref().to_string()), e));
+        }
+    }
+    Some(task)
 }
 
 /// Read `plumb.toml`'s shape.
@@ -387,10 +448,11 @@ fn section_with_extra<T: DeserializeOwned + 'static>(
         return None;
     };
     let fields = field_names::<T>();
+    let known: Vec<&str> = fields.iter().chain(extra).copied().collect();
     for (k, _) in table {
         let name: &str = k.get_ref();
-        if !fields.contains(&name) && !extra.contains(&name) {
-            diags.push(unknown_key(name, k.span(), &format!("in {what}"), fields));
+        if !known.contains(&name) {
+            diags.push(unknown_key(name, k.span(), &format!("in {what}"), &known));
         }
     }
     // serde stops at the first wrong type; report it, drop that key and read the section
@@ -557,6 +619,53 @@ impl<'de> Deserialize<'de> for CommandRaw {
             fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<CommandRaw, A::Error> {
                 let items = Vec::<Spanned<String>>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
                 Ok(CommandRaw::Argv(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawPercent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawPercent;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a percentage like \"20%\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPercent, E> {
+                Ok(RawPercent::Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawPercent, E> {
+                Ok(RawPercent::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawPercent, E> {
+                Ok(RawPercent::Number(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawPercent, E> {
+                Ok(RawPercent::Number(v))
             }
         }
         d.deserialize_any(V)

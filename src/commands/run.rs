@@ -43,7 +43,8 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         pid: std::process::id(),
         start: process::start_ticks(std::process::id()).unwrap_or(0),
     };
-    recover(&mut state, &pipeline.name, &key, me)?;
+    let state_id = state.state_id()?;
+    recover(&mut state, &pipeline.name, &key, me, &state_id)?;
 
     let markers = state.markers(&pipeline.name, &key, pipeline.tasks.len())?;
     let opts = PlanOptions {
@@ -116,7 +117,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     ));
     reporter.flush();
     let log_dir = project.state_dir.join("logs").join(&pipeline.name).join(&run_id);
-    let checks = crate::watch::Checks::default();
+    let checks = load_checks(&state, &instance, &plan)?;
     let cfg = RunConfig {
         instance: &instance,
         root: &project.root,
@@ -124,6 +125,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         workers,
         fail_fast: args.fail_fast,
         run_id: &run_id,
+        state_id: &state_id,
         log_dir,
         checks: &checks,
     };
@@ -196,6 +198,10 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     if wants(&pipeline, "failure") && outcome.tasks.iter().any(|t| t.fate == Fate::Failed) {
         alerts.push(facts.failure());
     }
+    let warned = report::warnings(&outcome);
+    if wants(&pipeline, "anomaly") && !warned.is_empty() {
+        alerts.push(facts.anomaly(&warned));
+    }
     if code == exit::SUCCESS {
         if wants(&pipeline, "success") {
             alerts.push(facts.success());
@@ -245,10 +251,43 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     Ok(code)
 }
 
+/// The expectations of each task this run may start, with the past values its `anomaly`
+/// tests compare with: read once, now, so that attempts never read the state.
+fn load_checks(state: &State, instance: &Instance<'_>, plan: &Plan) -> Result<crate::watch::Checks> {
+    let p = instance.pipeline;
+    let now = chrono::Utc::now();
+    let mut checks = crate::watch::Checks::default();
+    for t in plan.to_run() {
+        let def = p.def(t);
+        if def.expect.is_empty() {
+            continue;
+        }
+        let mut list = Vec::with_capacity(def.expect.len());
+        for e in &def.expect {
+            let past = if e.anomaly == crate::watch::Anomaly::Off {
+                Vec::new()
+            } else {
+                let since = chrono::Duration::from_std(e.window)
+                    .ok()
+                    .and_then(|w| now.checked_sub_signed(w))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                state.metric_history(&p.name, &p.tasks[t].id, &e.name, &since)?
+            };
+            list.push(crate::watch::Check {
+                expect: e.clone(),
+                past,
+            });
+        }
+        checks.insert(t, list.into());
+    }
+    Ok(checks)
+}
+
 /// Clean up after a runner of this instance that died (we hold the lock, so none is alive):
 /// stop any process group its attempts left running, and record those attempts and the run as
 /// interrupted. Only then may the tasks start again, so two attempts of a task never overlap.
-fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<()> {
+fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner, state_id: &str) -> Result<()> {
     let dead = state.running_runs(pipeline, key)?;
     for run in &dead {
         if process::same_process_alive(run.runner_pid, run.runner_start) && run.runner_pid != me.pid {
@@ -269,7 +308,7 @@ fn recover(state: &mut State, pipeline: &str, key: &str, me: Runner) -> Result<(
     // process with no row at all; the search also catches descendants that moved to groups of
     // their own. Recorded groups are checked too, in case a task cleared its environment.
     let runs: std::collections::HashSet<String> = dead.iter().map(|r| r.run_id.clone()).collect();
-    let mut groups = process::groups_with_env("PLUMB_RUN_ID", &runs);
+    let mut groups = process::groups_with_env("PLUMB_RUN_ID", &runs, ("PLUMB_STATE_ID", state_id));
     let mut tasks = process::tasks_of(&groups);
     for a in &stale {
         let Some(pgid) = a.pgid else { continue };

@@ -28,6 +28,8 @@ pub fn run(locator: &Locator, name: &str, args: &InstanceArgs, json: bool) -> Re
                     "signal": last.and_then(|a| a.signal),
                     "log": last.map(|a| a.log_path.clone()),
                     "blocked_by": s.blocked_by.map(|b| pipeline.tasks[b].id.clone()),
+                    "error": last.and_then(|a| a.error.clone()),
+                    "warnings": last.map(|a| a.warnings.clone()).unwrap_or_default(),
                 })
             })
             .collect();
@@ -86,6 +88,19 @@ pub fn run(locator: &Locator, name: &str, args: &InstanceArgs, json: bool) -> Re
             s.attempts,
             dur
         );
+        // Why it failed, or what its success warned about, in the words of the run's summary.
+        if let Some(a) = last {
+            if matches!(s.state, TaskState::Failed)
+                && let Some(e) = &a.error
+            {
+                println!("    error: {e}");
+            }
+            if s.state.is_done() {
+                for w in &a.warnings {
+                    println!("    warning: {w}");
+                }
+            }
+        }
     }
     Ok(exit::SUCCESS)
 }

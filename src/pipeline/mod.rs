@@ -26,6 +26,7 @@ use crate::spec::{self, DefaultsSection, ParamRaw, PipelineFile, ProjectFile};
 use crate::template::{ShellTemplate, Template, is_identifier};
 
 pub mod cache;
+mod expect;
 mod tasks;
 
 use tasks::cross_product;
@@ -50,7 +51,7 @@ pub fn env_var(name: &str, foreach: bool) -> String {
     }
 }
 /// Events an alert can be sent for.
-pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery"];
+pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery", "anomaly"];
 
 /// Task ids to their indices.
 pub type TaskIndex = rustc_hash::FxHashMap<String, usize>;
@@ -142,6 +143,8 @@ pub struct TaskDef {
     pub sla: Option<Duration>,
     pub wait: Option<Duration>,
     pub executor: Executor,
+    /// `[tasks.ID.expect.NAME]`, in file order.
+    pub expect: Vec<crate::watch::Expectation>,
 }
 
 /// One node of the graph: a definition, bound to one combination of `foreach` values.
@@ -630,7 +633,7 @@ impl Builder<'_> {
     fn alerts(&mut self, project: &ProjectFile, own: Option<&spec::AlertsSection>) -> Alerts {
         let mut alerts = Alerts {
             email: Vec::new(),
-            on: vec!["failure".to_string()],
+            on: vec!["failure".to_string(), "anomaly".to_string()],
         };
         if let Some(p) = &project.alerts {
             if let Some(e) = &p.email {

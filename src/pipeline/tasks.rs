@@ -236,6 +236,7 @@ impl Builder<'_> {
             );
         }
 
+        let expect = self.expectations(&t.expect, &what, command.is_some());
         TaskDef {
             name: id.to_string(),
             description: t.description.as_ref().map(|d| d.get_ref().clone()),
@@ -254,6 +255,7 @@ impl Builder<'_> {
             sla,
             wait,
             executor,
+            expect,
         }
     }
 

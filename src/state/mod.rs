@@ -192,6 +192,13 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     ALTER TABLE attempts ADD COLUMN warnings TEXT;",
     ),
+    // 8: a random id of this database, which every task process carries (PLUMB_STATE_ID), so that
+    // recovery after a runner's death stops only processes of this project's state: run ids are
+    // unique within one database only.
+    Migration::Sql(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+         INSERT OR IGNORE INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));",
+    ),
 ];
 
 /// Rewrite every run's instance key from its recorded params, with the rows that belong to it.
@@ -674,6 +681,13 @@ impl State {
             "pipeline = ?1 AND instance = ?2 AND task = ?3",
             params![pipeline, instance, task],
         )
+    }
+
+    /// The random id of this database (see migration 8).
+    pub fn state_id(&self) -> Result<String> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'state_id'", [], |r| r.get(0))
+            .map_err(self.err())
     }
 
     /// The attempts of one task in one run, oldest first.

@@ -300,3 +300,56 @@ fn a_task_whose_runner_died_before_recording_it_is_found_and_stopped() {
     assert!(!alive(orphan), "the orphan is stopped before the task runs again");
     assert_eq!(p.lines("ran.txt"), ["ok"]);
 }
+
+/// Run ids are unique only within one database: recovery in one project after a dead runner
+/// never stops another project's task whose run happens to have the same id.
+#[test]
+fn recovery_stops_only_processes_of_its_own_state() {
+    let a = Project::new();
+    a.pipeline("p", "[tasks.t]\ncommand = 'echo $$ > t.pid; exec sleep 60'\n");
+    let mut runner = a
+        .cmd(&["run", "p"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("a's task", Duration::from_secs(10), || {
+        !a.read("t.pid").trim().is_empty()
+    });
+    let task = pid(&a, "t.pid");
+    signal(&runner, Signal::SIGKILL);
+    runner.wait().unwrap();
+    let run_id: String = a
+        .db()
+        .query_row("SELECT run_id FROM runs", [], |r| r.get(0))
+        .unwrap();
+
+    // Project b has a dead run of its own under the very same id.
+    let b = Project::new();
+    b.pipeline("p", "[tasks.t]\ncommand = 'true'\n");
+    assert_eq!(b.plumb(&["plan", "p"]).code, 0, "b's state exists");
+    b.db()
+        .execute(
+            "INSERT INTO runs (run_id, pipeline, instance, params, started_at, outcome, host, runner_pid, runner_start)
+             VALUES (?1, 'p', '', '{}', '2026-01-01T00:00:00Z', 'running', 'h', ?2, 1)",
+            rusqlite::params![run_id, runner.id()],
+        )
+        .unwrap();
+    let out = b.plumb(&["run", "p"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stderr.contains("stopping"), "{}", out.stderr);
+    assert!(alive(task), "b's recovery left a's task alone");
+
+    a.pipeline("p", "[tasks.t]\ncommand = 'true'\n");
+    let out = a.plumb(&["run", "p"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("stopping 1 process group left by a runner that died: t (attempt 1)"),
+        "{}",
+        out.stderr
+    );
+    wait_for("a's own task to be stopped", Duration::from_secs(5), || {
+        !alive(task)
+    });
+}

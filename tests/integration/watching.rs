@@ -1,6 +1,7 @@
 //! Watching the data (DESIGN 7): what tasks write to PLUMB_METRICS is stored with their
 //! successful attempts, and held to their expectations: bounds, and the task's own past.
 
+use crate::smtp::MailServer;
 use crate::support::*;
 
 /// The run ids of a project's runs, oldest first.
@@ -185,4 +186,579 @@ fn log_time(log: &str) -> String {
         .and_then(|l| l.rsplit(", ").next())
         .unwrap_or("")
         .to_string()
+}
+
+/// `plumb ARGS` in `p`, sending mail to the server on `port`.
+fn with_smtp(p: &Project, port: u16, args: &[&str]) -> Output {
+    let mut c = p.cmd(args);
+    c.env("PLUMB_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .env("PLUMB_ALERT_FROM", "plumb@test.example");
+    run(c)
+}
+
+/// A pipeline whose `load` records `rows` from rows.txt, one instance per `day`, with
+/// `EXPECT` as its expectation of rows, and a `report` that requires it.
+const LOADER: &str = "[params]\nday = { type = 'date', default = '2026-12-01' }\n\
+    [alerts]\nemail = ['oncall@example.com']\n\
+    [tasks.load]\ncommand = 'echo rows $(cat rows.txt) >> \"$PLUMB_METRICS\"'\nretries = 1\nretry_delay = '50ms'\n\
+    [tasks.load.expect.rows]\nEXPECT\n\
+    [tasks.report]\ncommand = 'true'\nrequires = ['load']\n";
+
+fn loader(p: &Project, expect: &str) {
+    p.pipeline("etl", &LOADER.replace("EXPECT", expect));
+}
+
+/// Run instances day=2026-11-01, -02, ... with these values of rows, each a success.
+fn history(p: &Project, values: &[&str]) {
+    for (i, v) in values.iter().enumerate() {
+        p.file("rows.txt", v);
+        let out = p.plumb(&["run", "etl", "-p", &format!("day=2026-11-{:02}", i + 1)]);
+        assert_eq!(out.code, 0, "{}", out.all());
+    }
+}
+
+/// The part of a summary from its verdict line on.
+fn summary(stdout: &str) -> &str {
+    stdout.split_once("\n\n").map_or("", |(_, s)| s)
+}
+
+/// Seven past values with median 10450 and MAD 150 (spread 1.4826 × 150 = 222.39).
+const PAST: &[&str] = &["10000", "10400", "10450", "10500", "10900", "10300", "10600"];
+
+#[test]
+fn a_value_out_of_bounds_fails_the_attempt_retries_and_blocks_its_dependents() {
+    let p = Project::new();
+    loader(&p, "min = 1\nmax = 1e9");
+    p.file("rows.txt", "0");
+    let out = p.plumb(&["run", "etl"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let runs = run_ids(&p);
+    let why = "rows = 0 is below min 1";
+    assert_eq!(
+        masked(summary(&out.stdout), &runs),
+        format!(
+            "etl day=2026-12-01: FAILED in DUR (run RUN)\n  \
+               2 tasks: 1 failed, 1 blocked\n\
+             failed:\n  \
+               load: {why} after 2 attempts\n    \
+                 log: state/logs/etl/RUN/load.2.log\n    \
+                 | # plumb: load attempt 2/2, run RUN, {time}\n    \
+                 | $ echo rows $(cat rows.txt) >> \"$PLUMB_METRICS\"\n    \
+                 | plumb: metrics: rows 0\n    \
+                 | plumb: {why}; the task stays undone\n\
+             blocked (not started because a task they require failed):\n  \
+               report  <- load\n\
+             resume with:\n  \
+               plumb -C {root} run etl -p day=2026-12-01\n",
+            time = log_time(&p.read(&format!("state/logs/etl/{}/load.2.log", runs[0]))),
+            root = p.path().display(),
+        )
+    );
+    assert!(
+        out.stdout.contains(&format!("retry   load: {why} (")),
+        "retried per the policy: {}",
+        out.stdout
+    );
+    let status = p.plumb(&["status", "etl"]).stdout;
+    assert!(status.contains(&format!("\n    error: {why}\n")), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.plumb(&["status", "etl", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["error"], why);
+    assert_eq!(json["tasks"][1]["state"], "blocked");
+
+    p.file("rows.txt", "2000000000");
+    let out = p.plumb(&["run", "etl"]);
+    assert!(
+        out.stdout
+            .contains("  load: rows = 2000000000 is above max 1000000000 after 2 attempts\n"),
+        "{}",
+        out.stdout
+    );
+    p.file("rows.txt", "10450");
+    let out = p.plumb(&["run", "etl"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("done    load (") && out.stdout.contains("; rows 10450)\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn an_expected_metric_the_task_did_not_write_fails_it() {
+    let p = Project::new();
+    p.pipeline(
+        "etl",
+        &LOADER
+            .replace("EXPECT", "min = 1")
+            .replace("echo rows $(cat rows.txt) >> \"$PLUMB_METRICS\"", "echo nothing"),
+    );
+    let out = p.plumb(&["run", "etl"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains(
+            "\n  load: rows was not recorded: the task wrote no \"rows VALUE\" line to $PLUMB_METRICS after 2 attempts\n"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn an_anomaly_with_error_fails_the_attempt_and_the_failure_email_says_why() {
+    let server = MailServer::start();
+    let p = Project::new();
+    loader(&p, "min = 1\nanomaly = 'error'");
+    history(&p, PAST);
+    p.file("rows.txt", "12");
+    let out = with_smtp(&p, server.port, &["run", "etl"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    // |12 - 10450| / 222.39 = 46.94.
+    let why = "rows = 12: median of the last 7 runs is 10450 (z 46.9)";
+    assert!(
+        out.stdout
+            .contains(&format!("\n  load: {why} after 2 attempts\n")),
+        "{}",
+        out.stdout
+    );
+    let mails = server.wait_for(1, std::time::Duration::from_secs(10));
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        mails[0].subject(),
+        "[plumb] etl day=2026-12-01 FAILED: 1 failed, 1 blocked"
+    );
+    let runs = run_ids(&p);
+    let body = masked(&mails[0].body(), &runs);
+    assert!(
+        body.contains(&format!(
+            "\nFAILED TASKS\n\nload: {why} after 2 attempts, DUR\n  log: {}/state/logs/etl/RUN/load.2.log\n",
+            p.path().display()
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("  | plumb: {why}; the task stays undone\n")),
+        "{body}"
+    );
+    // The log says it, and the failed value is not part of the task's history.
+    let logs = p.plumb(&["logs", "etl", "load"]);
+    assert_eq!(
+        logs.stdout.lines().skip(1).collect::<Vec<_>>(),
+        [
+            "$ echo rows $(cat rows.txt) >> \"$PLUMB_METRICS\"",
+            "plumb: metrics: rows 12",
+            &format!("plumb: {why}; the task stays undone"),
+        ]
+    );
+    assert_eq!(p.count("SELECT COUNT(*) FROM metrics"), 7);
+    let json: serde_json::Value =
+        serde_json::from_str(&p.plumb(&["status", "etl", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["error"], why);
+    // A value like the others passes, and the log says how it compared.
+    p.file("rows.txt", "10420");
+    assert_eq!(p.plumb(&["run", "etl"]).code, 0);
+    let runs = run_ids(&p);
+    assert_eq!(
+        log_body(&p, "etl", runs.last().unwrap(), "load.1.log"),
+        "$ echo rows $(cat rows.txt) >> \"$PLUMB_METRICS\"\n\
+         plumb: metrics: rows 10420\n\
+         plumb: rows = 10420: median of the last 7 runs is 10450 (z 0.1): as expected (within 8360..12540)\n"
+    );
+}
+
+#[test]
+fn an_anomaly_with_warn_leaves_the_task_done_and_sends_one_alert_listing_every_warning() {
+    let server = MailServer::start();
+    let p = Project::new();
+    p.pipeline(
+        "etl",
+        "[params]\nday = { type = 'date', default = '2026-12-01' }\n\
+         [alerts]\nemail = ['oncall@example.com']\n\
+         [tasks.load]\ncommand = 'echo rows $(cat rows.txt) >> \"$PLUMB_METRICS\"; echo bytes $(cat rows.txt)000 >> \"$PLUMB_METRICS\"'\n\
+         [tasks.load.expect.rows]\nanomaly = 'warn'\n\
+         [tasks.load.expect.bytes]\nanomaly = 'warn'\nmin_change = '50%'\n\
+         [tasks.report]\ncommand = 'true'\nrequires = ['load']\n",
+    );
+    history(&p, PAST);
+    p.file("rows.txt", "12");
+    let out = with_smtp(&p, server.port, &["run", "etl"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let rows = "rows = 12: median of the last 7 runs is 10450 (z 46.9)";
+    let bytes = "bytes = 12000: median of the last 7 runs is 10450000 (z 46.9)";
+    let runs = run_ids(&p);
+    assert_eq!(
+        masked(summary(&out.stdout), &runs),
+        format!(
+            "etl day=2026-12-01: succeeded with 2 warnings in DUR (run RUN)\n  \
+               2 tasks: 2 ran\n\
+             warnings (the tasks are done):\n  \
+               load: {rows}\n  \
+               load: {bytes}\n"
+        )
+    );
+    assert!(
+        out.stdout.contains(&format!(" WARNING load: {rows}\n")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(p.markers("etl").len(), 2 * (PAST.len() + 1), "the tasks are done");
+    let mails = server.wait_for(1, std::time::Duration::from_secs(10));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mails = if mails.len() == 1 { server.mails() } else { mails };
+    assert_eq!(mails.len(), 1, "one anomaly alert per run: {mails:?}");
+    assert_eq!(
+        mails[0].subject(),
+        "[plumb] etl day=2026-12-01 ANOMALY: 2 warnings (load)"
+    );
+    let body = mails[0].body();
+    assert!(
+        body.starts_with(
+            "etl day=2026-12-01 ANOMALY: 2 values far from the past; the tasks are done\n\nhost:    "
+        ),
+        "{body}"
+    );
+    assert!(
+        body.trim_end().ends_with(&format!(
+            "\n\nWARNINGS\n  load: {rows}\n  load: {bytes}\n\nEach value with its history: plumb metrics etl load"
+        )),
+        "{body}"
+    );
+    let status = p.plumb(&["status", "etl"]).stdout;
+    assert!(
+        status.contains(&format!("\n    warning: {rows}\n    warning: {bytes}\n")),
+        "{status}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&p.plumb(&["status", "etl", "--json"]).stdout).unwrap();
+    assert_eq!(json["tasks"][0]["warnings"], serde_json::json!([rows, bytes]));
+    let log = p.plumb(&["logs", "etl", "load"]).stdout;
+    assert!(
+        log.ends_with(&format!("plumb: warning: {rows}\nplumb: warning: {bytes}\n")),
+        "{log}"
+    );
+    // The warned value is done, so it is part of the history from now on.
+    assert_eq!(p.count("SELECT COUNT(*) FROM metrics WHERE name = 'rows'"), 8);
+}
+
+#[test]
+fn a_steady_series_does_not_cry_wolf_but_a_real_change_on_it_is_caught() {
+    let p = Project::new();
+    loader(&p, "anomaly = 'error'");
+    // Every past value 100: the MAD is zero, and so is the mean absolute deviation.
+    history(&p, &["100"; 7]);
+    p.file("rows.txt", "101");
+    let out = p.plumb(&["run", "etl"]);
+    assert_eq!(out.code, 0, "1 % off a flat series is no anomaly: {}", out.all());
+    let runs = run_ids(&p);
+    assert!(
+        log_body(&p, "etl", runs.last().unwrap(), "load.1.log").ends_with(
+            "plumb: rows = 101: median of the last 7 runs is 100 (z inf): as expected (within 80..120)\n"
+        ),
+        "{}",
+        log_body(&p, "etl", runs.last().unwrap(), "load.1.log")
+    );
+    // Now seven 100s and a 101: the MAD is still zero, the mean absolute deviation 1/8, so
+    // the spread is 1.2533 / 8 = 0.1567 and 50 scores 50 / 0.1567 = 319.2, 50 % away.
+    p.file("rows.txt", "50");
+    let out = p.plumb(&["run", "etl", "-p", "day=2026-12-02"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("\n  load: rows = 50: median of the last 8 runs is 100 (z 319.2) after 2 attempts\n"),
+        "{}",
+        out.stdout
+    );
+    // Against a flat series alone, the score is infinite.
+    let q = Project::new();
+    loader(&q, "anomaly = 'error'");
+    history(&q, &["100"; 7]);
+    q.file("rows.txt", "50");
+    let out = q.plumb(&["run", "etl"]);
+    assert!(
+        out.stdout
+            .contains("\n  load: rows = 50: median of the last 7 runs is 100 (z inf) after 2 attempts\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn with_fewer_past_values_than_min_history_the_comparison_is_skipped_and_the_log_says_so() {
+    let p = Project::new();
+    loader(&p, "anomaly = 'error'\nmin_history = 3\nwindow = '90d'");
+    history(&p, &["10000", "10400"]);
+    p.file("rows.txt", "12");
+    let out = p.plumb(&["run", "etl"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let runs = run_ids(&p);
+    assert_eq!(
+        log_body(&p, "etl", runs.last().unwrap(), "load.1.log"),
+        "$ echo rows $(cat rows.txt) >> \"$PLUMB_METRICS\"\n\
+         plumb: metrics: rows 12\n\
+         plumb: rows = 12: anomaly check skipped: 2 past values within 90d, min_history is 3\n"
+    );
+    // The third value counts: the next run compares.
+    p.file("rows.txt", "10");
+    let out = p.plumb(&["run", "etl", "-p", "day=2026-12-02"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("rows = 10: median of the last 3 runs is 10000 (z "),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn every_expect_key_is_checked_where_it_is_written() {
+    let p = Project::new();
+    p.pipeline(
+        "x",
+        concat!(
+            "[tasks.load]
+",
+            "command = \"true\"
+",
+            "
+",
+            "[tasks.load.expect.rows]
+",
+            "min = 10
+",
+            "max = 5
+",
+            "anomaly = \"warning\"
+",
+            "window = \"0s\"
+",
+            "min_history = 0
+",
+            "sensitivity = -1
+",
+            "min_change = 0.2
+",
+            "mni = 3
+",
+            "
+",
+            "[tasks.load.expect.Bytes]
+",
+            "max = 1
+",
+            "
+",
+            "[tasks.load.expect.lag]
+",
+            "window = \"7d\"
+",
+            "min = \"x\"
+",
+            "
+",
+            "[tasks.feed]
+",
+            "outputs = [\"f\"]
+",
+            "[tasks.feed.expect.rows]
+",
+            "min = 1
+",
+            "
+",
+            "[tasks.other]
+",
+            "command = \"true\"
+",
+            "expect = 3
+",
+            "expct = 1
+"
+        ),
+    );
+    let out = p.plumb(&["validate", "x"]);
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stderr, concat!(
+            "error: `max` of `expect.rows` of task `load` is 5, below its `min` of 10
+",
+            " --> pipelines/x.toml:6:7
+",
+            "  |
+",
+            "6 | max = 5
+",
+            "  |       ^
+",
+            "  |
+",
+            "  = help: no value could pass; swap them, or drop one
+",
+            "
+",
+            "error: `anomaly` cannot be \"warning\"
+",
+            " --> pipelines/x.toml:7:11
+",
+            "  |
+",
+            "7 | anomaly = \"warning\"
+",
+            "  |           ^^^^^^^^^ did you mean \"warn\"?
+",
+            "
+",
+            "error: `window` of `expect.rows` of task `load` must be longer than 0s
+",
+            " --> pipelines/x.toml:8:10
+",
+            "  |
+",
+            "8 | window = \"0s\"
+",
+            "  |          ^^^^
+",
+            "
+",
+            "error: `min_history` of `expect.rows` of task `load` must be at least 1
+",
+            " --> pipelines/x.toml:9:15
+",
+            "  |
+",
+            "9 | min_history = 0
+",
+            "  |               ^
+",
+            "
+",
+            "error: `sensitivity` of `expect.rows` of task `load` must be more than 0
+",
+            "  --> pipelines/x.toml:10:15
+",
+            "   |
+",
+            "10 | sensitivity = -1
+",
+            "   |               ^^
+",
+            "   |
+",
+            "   = help: it is how many spreads from the median a value may be; 3.5 is usual
+",
+            "
+",
+            "error: `min_change` of `expect.rows` of task `load`: 0.2 has no unit
+",
+            "  --> pipelines/x.toml:11:14
+",
+            "   |
+",
+            "11 | min_change = 0.2
+",
+            "   |              ^^^
+",
+            "   |
+",
+            "   = help: write \"20%\" for 20 percent
+",
+            "
+",
+            "error: unknown key `mni` in `expect.rows` of task `load`
+",
+            "  --> pipelines/x.toml:12:1
+",
+            "   |
+",
+            "12 | mni = 3
+",
+            "   | ^^^ did you mean `min`?
+",
+            "
+",
+            "error: metric name `Bytes` in task `load` is not a metric name
+",
+            "  --> pipelines/x.toml:14:20
+",
+            "   |
+",
+            "14 | [tasks.load.expect.Bytes]
+",
+            "   |                    ^^^^^
+",
+            "   |
+",
+            "   = help: names are lowercase letters, digits and _, not starting with a digit, as the task writes them to PLUMB_METRICS
+",
+            "
+",
+            "error: `window` of `expect.lag` of task `load` has no effect without `anomaly`
+",
+            "  --> pipelines/x.toml:18:10
+",
+            "   |
+",
+            "18 | window = \"7d\"
+",
+            "   |          ^^^^
+",
+            "   |
+",
+            "   = help: add anomaly = \"warn\" (or \"error\") to compare the value with the task's past
+",
+            "
+",
+            "error: `min` in `expect.lag` of task `load`: invalid type: string \"x\", expected a number
+",
+            "  --> pipelines/x.toml:19:7
+",
+            "   |
+",
+            "19 | min = \"x\"
+",
+            "   |       ^^^
+",
+            "
+",
+            "error: `expect.rows` of task `feed` needs a `command`
+",
+            "  --> pipelines/x.toml:23:20
+",
+            "   |
+",
+            "23 | [tasks.feed.expect.rows]
+",
+            "   |                    ^^^^
+",
+            "   |
+",
+            "   = help: a task without `command` is an external input; it runs nothing, so it records no metrics
+",
+            "
+",
+            "error: `expect` in task `other` must be a table of metrics, like [tasks.load.expect.rows], found integer
+",
+            "  --> pipelines/x.toml:28:1
+",
+            "   |
+",
+            "28 | expect = 3
+",
+            "   | ^^^^^^
+",
+            "
+",
+            "error: unknown key `expct` in task `other`
+",
+            "  --> pipelines/x.toml:29:1
+",
+            "   |
+",
+            "29 | expct = 1
+",
+            "   | ^^^^^ did you mean `expect`?
+",
+            "
+",
+            "13 errors in pipelines/x.toml
+"
+        ));
 }
