@@ -178,6 +178,23 @@ pub enum Command {
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         after: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Show what tasks measured (their PLUMB_METRICS values and durations), per run, with a
+    /// sparkline, the median and the band the next value is compared with.
+    Metrics {
+        /// Pipeline file or name.
+        pipeline: String,
+        /// Only this task (a foreach base name means every instance).
+        task: Option<String>,
+        /// Only this metric, e.g. `rows` or `duration_s`.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Show the last N values of each metric.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// Print JSON instead: an array of task, name, value, run_id, instance, params, recorded_at.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or deliver queued alert e-mails.
     Alerts {
         #[command(subcommand)]
@@ -262,7 +279,8 @@ impl Command {
             | Command::History { .. }
             | Command::Logs { .. }
             | Command::Graph { .. }
-            | Command::Next { .. } => true,
+            | Command::Next { .. }
+            | Command::Metrics { .. } => true,
             Command::Alerts { command } => matches!(command, AlertsCommand::List),
             _ => false,
         }

@@ -27,3 +27,8 @@ with con:
             con.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?)", chunk)
             rows += len(chunk)
 print(f"loaded {rows} orders for {a.date} into {a.db}")
+# What plumb keeps and compares with earlier nights (pipelines/nightly_etl.toml, expect.rows).
+metrics = os.environ.get("PLUMB_METRICS")
+if metrics:
+    with open(metrics, "a") as m:
+        print(f"rows {rows}", file=m)

@@ -7,6 +7,7 @@ mod child;
 mod graph;
 mod history;
 mod logs;
+mod metrics;
 mod next;
 mod plan;
 mod reset;
@@ -95,6 +96,22 @@ pub fn run(cli: Cli) -> Result<i32> {
                 parallel,
                 reverse,
                 params: &params,
+            },
+        ),
+        Command::Metrics {
+            pipeline,
+            task,
+            name,
+            limit,
+            json,
+        } => metrics::run(
+            &locator,
+            &metrics::Args {
+                pipeline: &pipeline,
+                task: task.as_deref(),
+                name: name.as_deref(),
+                limit,
+                json,
             },
         ),
         Command::Schedule => schedule::run(&locator),

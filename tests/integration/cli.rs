@@ -320,7 +320,7 @@ fn help_explains_every_command() {
     let help = String::from_utf8_lossy(&out.stdout);
     for c in [
         "validate", "plan", "run", "status", "history", "logs", "reset", "graph", "backfill", "schedule",
-        "next", "alerts",
+        "next", "alerts", "metrics",
     ] {
         assert!(help.contains(&format!("  {c} ")), "{c} in {help}");
     }

@@ -53,4 +53,27 @@ fn nightly_etl_runs_end_to_end_then_has_nothing_to_do() {
         })
         .unwrap();
     assert_eq!(loaded as usize, extracted);
+    // The load recorded its rows, held them to `min = 1`, and had no past to compare with yet.
+    assert!(
+        out.stdout.contains(&format!("; rows {extracted})\n")),
+        "{}",
+        out.stdout
+    );
+    let metrics = p.plumb(&["metrics", "nightly_etl", "load", "--name", "rows", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&metrics.stdout).unwrap();
+    assert_eq!(
+        v[0]["value"].as_f64(),
+        Some(extracted as f64),
+        "{}",
+        metrics.stdout
+    );
+    let log = p
+        .plumb(&["logs", "nightly_etl", "load", "-p", "date=2026-11-20"])
+        .stdout;
+    assert!(
+        log.contains(&format!(
+            "plumb: rows = {extracted}: anomaly check skipped: 0 past values within 28d, min_history is 7\n"
+        )),
+        "{log}"
+    );
 }

@@ -762,3 +762,70 @@ fn every_expect_key_is_checked_where_it_is_written() {
 "
         ));
 }
+
+#[test]
+fn plumb_metrics_shows_each_value_with_a_sparkline_the_median_and_the_band() {
+    let p = Project::new();
+    loader(&p, "anomaly = 'warn'");
+    history(&p, PAST);
+    let json = p.plumb(&["metrics", "etl", "load", "--name", "rows", "--json"]);
+    assert_eq!(json.code, 0, "{}", json.all());
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 7);
+    let runs = run_ids(&p);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["task"], "load");
+        assert_eq!(r["name"], "rows");
+        assert_eq!(r["value"].as_f64().unwrap(), PAST[i].parse::<f64>().unwrap());
+        assert_eq!(r["run_id"], runs[i].as_str());
+        assert_eq!(r["params"]["day"], format!("2026-11-{:02}", i + 1));
+        assert!(r["recorded_at"].as_str().unwrap().ends_with('Z'));
+    }
+    let line = |i: usize| {
+        format!(
+            "  {}  {}  day=2026-11-{:02}  {}\n",
+            rows[i]["recorded_at"].as_str().unwrap(),
+            runs[i],
+            i + 1,
+            PAST[i]
+        )
+    };
+    let out = p.plumb(&["metrics", "etl", "load", "--name", "rows", "--limit", "3"]);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "load rows: 7 values, the last 3 shown\n  \
+               █▁▅  10300..10900\n  \
+               median 10450, band 8360..12540 (anomaly = \"warn\": 7 values within 28d, sensitivity 3.5, min_change 20%)\n\
+             {}{}{}",
+            line(4),
+            line(5),
+            line(6)
+        )
+    );
+    // Every task's durations come too, after its own metrics.
+    let all = p.plumb(&["metrics", "etl"]).stdout;
+    let heads: Vec<&str> = all
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.is_empty())
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            "load rows: 7 values",
+            "load duration_s: 7 values",
+            "report duration_s: 7 values"
+        ]
+    );
+    assert_eq!(
+        p.plumb(&["metrics", "etl", "nope"]).stderr,
+        "error: pipeline `etl` has no task `nope`\n"
+    );
+    let q = Project::new();
+    loader(&q, "min = 1");
+    assert_eq!(
+        q.plumb(&["metrics", "etl"]).stdout,
+        "no metrics recorded for etl\n"
+    );
+}
