@@ -15,7 +15,7 @@ fn run_ids(p: &Project) -> Vec<String> {
 }
 
 /// `text` with what changes from run to run written as placeholders: each run id as RUN, each
-/// duration (`0.0s`, `12s`, `1m05s`) as DUR, each clock time at a line's start as HH:MM:SS.
+/// duration (`0.0s`, `12s`, `1m05s`) as DUR, each clock time at a line's start as HH:MM:SS (its offset stays).
 fn masked(text: &str, runs: &[String]) -> String {
     let mut s = text.to_string();
     for r in runs {
@@ -143,10 +143,10 @@ fn a_malformed_metric_fails_the_attempt_naming_its_line() {
     assert_eq!(
         masked(&out.stdout, &runs),
         format!(
-            "HH:MM:SS run RUN: m: 2 to run, 0 done before, {workers} worker{s}\n\
-             HH:MM:SS start   load\n\
-             HH:MM:SS FAILED  load: {why} (DUR); log: {log}\n\
-             HH:MM:SS blocked 1 task that require load\n\
+            "HH:MM:SS +00:00 run RUN: m: 2 to run, 0 done before, {workers} worker{s}\n\
+             HH:MM:SS +00:00 start   load\n\
+             HH:MM:SS +00:00 FAILED  load: {why} (DUR); log: {log}\n\
+             HH:MM:SS +00:00 blocked 1 task that require load\n\
              \n\
              m: FAILED in DUR (run RUN)\n  \
                2 tasks: 1 failed, 1 blocked\n\
@@ -782,10 +782,18 @@ fn plumb_metrics_shows_each_value_with_a_sparkline_the_median_and_the_band() {
         assert_eq!(r["params"]["day"], format!("2026-11-{:02}", i + 1));
         assert!(r["recorded_at"].as_str().unwrap().ends_with('Z'));
     }
+    // Shown in the pipeline's zone (UTC here), with the offset, to the second.
+    let shown = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S +00:00")
+            .to_string()
+    };
     let line = |i: usize| {
         format!(
             "  {}  {}  day=2026-11-{:02}  {}\n",
-            rows[i]["recorded_at"].as_str().unwrap(),
+            shown(rows[i]["recorded_at"].as_str().unwrap()),
             runs[i],
             i + 1,
             PAST[i]
