@@ -57,6 +57,10 @@ pub struct ResolvedTask {
     pub outputs: Vec<PathBuf>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
+    /// The words of the command and the check that name files they execute
+    /// ([`crate::template`]'s rule), each once, in order. Which of them are project files is
+    /// the fingerprint's question.
+    pub scripts: Vec<String>,
 }
 
 /// `run_id` and `attempt`, known only when an attempt starts.
@@ -192,21 +196,41 @@ impl<'p> Instance<'p> {
                 _ => None,
             }
         };
-        let command = |c: &Command| match c {
-            Command::Shell(t) => ResolvedCommand::Shell(t.render(lookup)),
-            Command::Argv(v) => ResolvedCommand::Argv(v.iter().map(|t| t.render(lookup)).collect()),
+        let mut scripts: Vec<String> = Vec::new();
+        let mut command = |c: &Command| {
+            let (resolved, words) = match c {
+                Command::Shell(t) => {
+                    let r = t.render(lookup);
+                    let words = t.scripts(&r.display);
+                    (ResolvedCommand::Shell(r), words)
+                }
+                Command::Argv(v) => {
+                    let argv: Vec<String> = v.iter().map(|t| t.render(lookup)).collect();
+                    let words = crate::template::argv_scripts(&argv);
+                    (ResolvedCommand::Argv(argv), words)
+                }
+            };
+            for w in words {
+                if !scripts.contains(&w) {
+                    scripts.push(w);
+                }
+            }
+            resolved
         };
+        let resolved_command = def.command.as_ref().map(&mut command);
+        let resolved_check = def.check.as_ref().map(&mut command);
         let raw = |t: &Template| t.render(lookup);
         let cwd = match &def.cwd {
             Some(c) => root.join(raw(c)),
             None => root.to_path_buf(),
         };
         ResolvedTask {
-            command: def.command.as_ref().map(command),
-            check: def.check.as_ref().map(command),
+            command: resolved_command,
+            check: resolved_check,
             outputs: def.outputs.iter().map(|o| root.join(raw(o))).collect(),
             env: def.env.iter().map(|(k, v)| (k.clone(), raw(v))).collect(),
             cwd,
+            scripts,
         }
     }
 
@@ -215,38 +239,131 @@ impl<'p> Instance<'p> {
     /// with its values written in ([`ResolvedCommand::display`]): what the task means, not how
     /// plumb hands the values to the shell, so markers written before values moved out of the
     /// command text stay done when their values were plain words.
-    pub fn fingerprint(&self, t: usize, root: &Path) -> String {
-        fingerprint(&self.resolve(t, root, None))
+    ///
+    /// The content of the project files it executes counts too ([`Fingerprint`]).
+    pub fn fingerprint(&self, t: usize, root: &Path) -> Fingerprint {
+        fingerprint(&self.resolve(t, root, None), &ScriptDigests::new(root))
+    }
+}
+
+/// What a marker records of a task's definition, and how an earlier plumb recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Command, check, env, cwd and the content of each project file the task executes.
+    pub current: String,
+    /// The same without the files' content, which is what plumb recorded before it read
+    /// scripts: set only when the task executes a project file (otherwise both are one).
+    pub without_scripts: Option<String>,
+}
+
+/// The SHA-256 of each project file tasks execute, read once per path for a whole plan.
+pub struct ScriptDigests {
+    /// The project root with its symbolic links resolved; `None` if it cannot be.
+    root: Option<PathBuf>,
+    seen: std::sync::Mutex<rustc_hash::FxHashMap<PathBuf, Option<String>>>,
+}
+
+impl ScriptDigests {
+    pub fn new(root: &Path) -> ScriptDigests {
+        ScriptDigests {
+            root: std::fs::canonicalize(root).ok(),
+            seen: Default::default(),
+        }
+    }
+
+    /// The digest of `path` if it is a regular file whose real path lies under the project
+    /// root; `None` for anything else (missing, a directory, outside the project).
+    fn digest(&self, path: &Path) -> Option<String> {
+        if let Some(d) = self
+            .seen
+            .lock()
+            .expect("digest cache is never poisoned")
+            .get(path)
+        {
+            return d.clone();
+        }
+        let d = self.read(path);
+        self.seen
+            .lock()
+            .expect("digest cache is never poisoned")
+            .insert(path.to_path_buf(), d.clone());
+        d
+    }
+
+    fn read(&self, path: &Path) -> Option<String> {
+        let real = std::fs::canonicalize(path).ok()?;
+        if !real.starts_with(self.root.as_ref()?) || !std::fs::metadata(&real).ok()?.is_file() {
+            return None;
+        }
+        // A project file that cannot be read still counts, as such: the task would fail.
+        let Ok(mut f) = std::fs::File::open(&real) else {
+            return Some("unreadable".into());
+        };
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match std::io::Read::read(&mut f, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Some("unreadable".into()),
+            }
+        }
+        Some(hex(&h.finalize()))
     }
 }
 
 /// The fingerprint of a task resolved without attempt variables.
-pub fn fingerprint(r: &ResolvedTask) -> String {
-    let mut h = Sha256::new();
-    let mut feed = |label: &str, s: &str| {
+pub fn fingerprint(r: &ResolvedTask, digests: &ScriptDigests) -> Fingerprint {
+    fn feed(h: &mut Sha256, label: &str, s: &str) {
         h.update(label.as_bytes());
         h.update((s.len() as u64).to_le_bytes());
         h.update(s.as_bytes());
-    };
+    }
+    let mut h = Sha256::new();
     match &r.command {
-        Some(ResolvedCommand::Shell(s)) => feed("sh", &s.display),
-        Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed("argv", a)),
-        None => feed("external", ""),
+        Some(ResolvedCommand::Shell(s)) => feed(&mut h, "sh", &s.display),
+        Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed(&mut h, "argv", a)),
+        None => feed(&mut h, "external", ""),
     }
     match &r.check {
-        Some(ResolvedCommand::Shell(s)) => feed("check-sh", &s.display),
-        Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed("check-argv", a)),
+        Some(ResolvedCommand::Shell(s)) => feed(&mut h, "check-sh", &s.display),
+        Some(ResolvedCommand::Argv(v)) => v.iter().for_each(|a| feed(&mut h, "check-argv", a)),
         None => {}
     }
     for (k, v) in &r.env {
-        feed("env", k);
-        feed("=", v);
+        feed(&mut h, "env", k);
+        feed(&mut h, "=", v);
     }
-    feed("cwd", &r.cwd.to_string_lossy());
-    let digest = h.finalize();
+    feed(&mut h, "cwd", &r.cwd.to_string_lossy());
+    // Files go last, and only those that exist: a task that executes no project file keeps the
+    // encoding plumb used before it read scripts, so its old markers stay done.
+    let files: Vec<(&str, String)> = r
+        .scripts
+        .iter()
+        .filter_map(|w| Some((w.as_str(), digests.digest(&r.cwd.join(w))?)))
+        .collect();
+    if files.is_empty() {
+        return Fingerprint {
+            current: hex(&h.finalize()[..16]),
+            without_scripts: None,
+        };
+    }
+    let without_scripts = hex(&h.clone().finalize()[..16]);
+    for (word, digest) in &files {
+        feed(&mut h, "file", word);
+        feed(&mut h, "sha256", digest);
+    }
+    Fingerprint {
+        current: hex(&h.finalize()[..16]),
+        without_scripts: Some(without_scripts),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for b in &digest[..16] {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         out.push(HEX[usize::from(b >> 4)] as char);
         out.push(HEX[usize::from(b & 15)] as char);
     }
@@ -283,8 +400,47 @@ mod tests {
             outputs: vec![PathBuf::from("/srv/p/out/a")],
             env: vec![("K".into(), "v".into())],
             cwd: PathBuf::from("/srv/p"),
+            scripts: vec![],
         };
-        assert_eq!(fingerprint(&r), "9e38537810e0f3447ca1f174b7d04b11");
+        let fp = fingerprint(&r, &ScriptDigests::new(Path::new("/srv/p")));
+        assert_eq!(fp.current, "9e38537810e0f3447ca1f174b7d04b11");
+        assert_eq!(fp.without_scripts, None);
+    }
+
+    #[test]
+    fn the_project_files_a_task_executes_count_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("p");
+        std::fs::create_dir_all(root.join("tasks")).unwrap();
+        std::fs::write(root.join("tasks/x.sh"), "echo 1\n").unwrap();
+        let outside = dir.path().join("outside.sh");
+        std::fs::write(&outside, "echo out\n").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("tasks/link.sh")).unwrap();
+        let task = |scripts: &[&str]| ResolvedTask {
+            command: Some(ResolvedCommand::Argv(vec!["tasks/x.sh".into()])),
+            check: None,
+            outputs: vec![],
+            env: vec![],
+            cwd: root.clone(),
+            scripts: scripts.iter().map(|s| s.to_string()).collect(),
+        };
+        let fp = |scripts: &[&str]| fingerprint(&task(scripts), &ScriptDigests::new(&root));
+        let none = fp(&[]);
+        // Words naming nothing, a directory, or a file whose real path is outside the
+        // project: the encoding without scripts, unchanged.
+        assert_eq!(
+            fp(&["tasks/nope.sh", "tasks", "../outside.sh", "tasks/link.sh"]),
+            none
+        );
+        let with = fp(&["tasks/x.sh"]);
+        assert_eq!(with.without_scripts.as_deref(), Some(none.current.as_str()));
+        assert_ne!(with.current, none.current);
+        std::fs::write(root.join("tasks/x.sh"), "echo 2\n").unwrap();
+        let edited = fp(&["tasks/x.sh"]);
+        assert_ne!(edited.current, with.current, "an edit of the script changes it");
+        assert_eq!(edited.without_scripts, with.without_scripts);
+        std::fs::write(root.join("tasks/x.sh"), "echo 1\n").unwrap();
+        assert_eq!(fp(&["tasks/x.sh"]), with, "the content decides, not the time");
     }
 
     #[test]

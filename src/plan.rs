@@ -71,6 +71,10 @@ pub struct Plan {
     pub fingerprints: Vec<String>,
     /// Tasks whose marker exists but whose outputs are gone.
     pub stale_markers: Vec<usize>,
+    /// Done tasks whose marker an earlier plumb wrote without the content of the project files
+    /// they execute: taken as done, and `run` records their current fingerprint in the marker
+    /// so that a later edit of such a file shows.
+    pub unrecorded_scripts: Vec<usize>,
 }
 
 /// Options that change what a run would do.
@@ -87,10 +91,12 @@ impl Plan {
         let n = p.tasks.len();
         // Each task's state needs its rendered command (independent work, split over the
         // machine's cores), then whether its outputs exist, checked for all tasks at once.
-        let classify = |t: usize| -> (String, Need, Vec<std::path::PathBuf>) {
+        let digests = crate::instance::ScriptDigests::new(root);
+        let classify = |t: usize| -> (String, bool, Need, Vec<std::path::PathBuf>) {
             let resolved = instance.resolve(t, root, None);
-            let fp = crate::instance::fingerprint(&resolved);
+            let fp = crate::instance::fingerprint(&resolved, &digests);
             let def = p.def(t);
+            let mut unrecorded = false;
             let need = if def.command.is_none() {
                 Need::Outputs {
                     exist: TaskState::Done,
@@ -99,7 +105,12 @@ impl Plan {
             } else {
                 match markers.get(&p.tasks[t].id) {
                     Some(m) => {
-                        let done = if m.fingerprint == fp {
+                        let done = if m.fingerprint == fp.current {
+                            TaskState::Done
+                        } else if fp.without_scripts.as_ref() == Some(&m.fingerprint) {
+                            // Recorded before scripts counted: what it ran cannot be known,
+                            // and an upgrade must not make every scripted task `changed`.
+                            unrecorded = true;
                             TaskState::Done
                         } else {
                             TaskState::Changed
@@ -121,11 +132,11 @@ impl Plan {
                 Need::Outputs { .. } => resolved.outputs,
                 Need::Nothing(_) => Vec::new(),
             };
-            (fp, need, outputs)
+            (fp.current, unrecorded, need, outputs)
         };
         let threads = std::thread::available_parallelism().map_or(1, |c| c.get()).min(8);
         let chunk = n.div_ceil(threads).max(1024);
-        let mut results: Vec<(String, Need, Vec<std::path::PathBuf>)> = Vec::with_capacity(n);
+        let mut results: Vec<(String, bool, Need, Vec<std::path::PathBuf>)> = Vec::with_capacity(n);
         std::thread::scope(|scope| {
             // The first part is this thread's own: one thread fewer to start, and its memory
             // comes from the main heap, already in use, rather than a new thread's arena.
@@ -146,14 +157,15 @@ impl Plan {
         let exists = existing(
             &results
                 .iter()
-                .flat_map(|(_, _, outputs)| outputs.iter().map(|o| o.as_path()))
+                .flat_map(|(_, _, _, outputs)| outputs.iter().map(|o| o.as_path()))
                 .collect::<Vec<_>>(),
         );
         let mut next = 0;
         let mut states = Vec::with_capacity(n);
         let mut fingerprints = Vec::with_capacity(n);
         let mut stale_markers = Vec::new();
-        for (t, (fp, need, outputs)) in results.into_iter().enumerate() {
+        let mut unrecorded_scripts = Vec::new();
+        for (t, (fp, unrecorded, need, outputs)) in results.into_iter().enumerate() {
             let state = match need {
                 Need::Nothing(state) => state,
                 Need::Outputs { exist, gone } => {
@@ -166,6 +178,9 @@ impl Plan {
                 stale_markers.push(t);
                 states.push(TaskState::Pending);
             } else {
+                if unrecorded && state == TaskState::Done {
+                    unrecorded_scripts.push(t);
+                }
                 states.push(state);
             }
             fingerprints.push(fp);
@@ -203,6 +218,7 @@ impl Plan {
             states,
             fingerprints,
             stale_markers,
+            unrecorded_scripts,
         }
     }
 
@@ -469,7 +485,12 @@ mod tests {
         let inst = Instance::new(p, &[], chrono::Utc::now()).unwrap();
         let markers = done
             .iter()
-            .map(|t| (t.to_string(), marker(&inst.fingerprint(p.index[*t], root))))
+            .map(|t| {
+                (
+                    t.to_string(),
+                    marker(&inst.fingerprint(p.index[*t], root).current),
+                )
+            })
             .collect();
         Plan::new(&inst, root, &markers, opts)
     }
@@ -534,7 +555,12 @@ mod tests {
         let inst = Instance::new(&p, &[], chrono::Utc::now()).unwrap();
         let mut markers: Markers = ["a", "b", "c", "d"]
             .iter()
-            .map(|t| (t.to_string(), marker(&inst.fingerprint(p.index[*t], dir.path()))))
+            .map(|t| {
+                (
+                    t.to_string(),
+                    marker(&inst.fingerprint(p.index[*t], dir.path()).current),
+                )
+            })
             .collect();
         markers.insert("a".into(), marker("old"));
         let pl = Plan::new(&inst, dir.path(), &markers, &PlanOptions::default());

@@ -60,6 +60,18 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
             .collect();
         state.delete_markers(&pipeline.name, &key, &names)?;
     }
+    if !plan.unrecorded_scripts.is_empty() {
+        let rows: Vec<(&str, &str, &str)> = plan
+            .unrecorded_scripts
+            .iter()
+            .filter_map(|&t| {
+                let id = pipeline.tasks[t].id.as_str();
+                let old = markers.get(id)?.fingerprint.as_str();
+                Some((id, old, plan.fingerprints[t].as_str()))
+            })
+            .collect();
+        state.update_fingerprints(&pipeline.name, &key, &rows)?;
+    }
 
     let started_at = crate::state::now_rfc3339();
     let resume = resume_command(&project, &pipeline.name, &pipeline.path, &instance, &args.only);
@@ -88,9 +100,19 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         None
     };
     let done_before = plan.states.iter().filter(|s| s.is_done()).count();
+    let changed = plan
+        .states
+        .iter()
+        .filter(|&&s| s == crate::plan::TaskState::Changed)
+        .count();
+    let changed_note = match changed {
+        0 => String::new(),
+        1 => ", 1 of them with a changed definition (--rerun-changed re-runs it)".to_string(),
+        n => format!(", {n} of them with a changed definition (--rerun-changed re-runs them)"),
+    };
     let mut reporter = Reporter::new(&pipeline, to_run);
     reporter.note(&format!(
-        "run {run_id}: {label}: {to_run} to run, {done_before} done before, {workers} worker{}",
+        "run {run_id}: {label}: {to_run} to run, {done_before} done before{changed_note}, {workers} worker{}",
         if workers == 1 { "" } else { "s" }
     ));
     reporter.flush();

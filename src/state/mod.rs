@@ -480,6 +480,34 @@ impl State {
         Ok(n)
     }
 
+    /// Replace the fingerprints of existing markers, `(task, old, new)`: a marker whose
+    /// fingerprint is no longer `old` (another writer got there first) is left alone.
+    pub fn update_fingerprints(
+        &mut self,
+        pipeline: &str,
+        instance: &str,
+        tasks: &[(&str, &str, &str)],
+    ) -> Result<usize> {
+        let err = self.err();
+        let tx = self.conn.transaction().map_err(&err)?;
+        let mut n = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE markers SET fingerprint = ?5
+                     WHERE pipeline = ?1 AND instance = ?2 AND task = ?3 AND fingerprint = ?4",
+                )
+                .map_err(&err)?;
+            for (t, old, new) in tasks {
+                n += stmt
+                    .execute(params![pipeline, instance, t, old, new])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(n)
+    }
+
     /// Record a run's start. False, with nothing written, when `run_id` is taken already: the
     /// caller draws another.
     #[allow(clippy::too_many_arguments)]

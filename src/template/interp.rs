@@ -25,11 +25,11 @@ pub struct Word {
 }
 
 impl Word {
-    fn program(&self) -> Option<&str> {
+    pub(super) fn program(&self) -> Option<&str> {
         self.text.as_deref().map(|t| t.rsplit('/').next().unwrap_or(t))
     }
 
-    fn is_option(&self) -> bool {
+    pub(super) fn is_option(&self) -> bool {
         self.text
             .as_deref()
             .is_some_and(|t| t.len() > 1 && t.starts_with('-'))
@@ -92,7 +92,7 @@ impl Lang {
     }
 }
 
-const SHELLS: &[&str] = &[
+pub(super) const SHELLS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "lksh", "oksh", "ash", "yash", "posh", "fish",
     "csh", "tcsh",
 ];
@@ -230,6 +230,24 @@ pub fn reads_code(words: &[Word]) -> Option<Interp> {
 
 /// Where the program of the command stands: after assignments, reserved words and wrappers.
 fn command_position(words: &[Word]) -> Option<usize> {
+    match position(words) {
+        Position::At(i) => Some(i),
+        Position::End | Position::Dynamic(_) => None,
+    }
+}
+
+/// Where a command's program stands, if its words say.
+pub(super) enum Position {
+    /// The program is the word at this index, written literally.
+    At(usize),
+    /// The command has no program (only assignments, or nothing).
+    End,
+    /// The word at this index, which holds an expansion, stands where the program (or a
+    /// wrapper's argument that decides where the program is) would.
+    Dynamic(usize),
+}
+
+pub(super) fn position(words: &[Word]) -> Position {
     let mut i = 0;
     while i < words.len()
         && (is_assignment(&words[i]) || words[i].text.as_deref().is_some_and(|t| RESERVED.contains(&t)))
@@ -237,9 +255,14 @@ fn command_position(words: &[Word]) -> Option<usize> {
         i += 1;
     }
     loop {
-        let p = words.get(i)?.program()?;
+        let Some(w) = words.get(i) else {
+            return Position::End;
+        };
+        let Some(p) = w.program() else {
+            return Position::Dynamic(i);
+        };
         let Some(&(_, takes_arg, operands)) = WRAPPERS.iter().find(|(w, _, _)| *w == p) else {
-            return Some(i);
+            return Position::At(i);
         };
         i += 1;
         while let Some(t) = words.get(i).and_then(|w| w.text.as_deref()) {
@@ -268,17 +291,18 @@ fn is_assignment(w: &Word) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-enum Shell {
+pub(super) enum Shell {
     /// The word at this index is the code of `-c` (the flag as written).
     Code(usize, String),
     /// The shell reads its commands from standard input.
     Stdin,
-    /// It runs a script file, or the arguments could not be read.
-    Other,
+    /// It runs the script file named by the word at this index, or (`None`) the arguments
+    /// could not be read.
+    Other(Option<usize>),
 }
 
 /// What the shell named at `i` runs.
-fn shell(words: &[Word], i: usize) -> Shell {
+pub(super) fn shell(words: &[Word], i: usize) -> Shell {
     let mut code = None;
     let mut stdin = false;
     let mut j = i + 1;
@@ -313,9 +337,9 @@ fn shell(words: &[Word], i: usize) -> Shell {
     }
     match code {
         Some(flag) if j < words.len() => Shell::Code(j, flag),
-        Some(_) => Shell::Other,
+        Some(_) => Shell::Other(None),
         None if stdin || j >= words.len() => Shell::Stdin,
-        None => Shell::Other,
+        None => Shell::Other(Some(j)),
     }
 }
 
@@ -343,7 +367,7 @@ fn ssh_destination(words: &[Word], i: usize) -> Option<usize> {
     (j < words.len()).then_some(j)
 }
 
-fn awk(p: &str) -> bool {
+pub(super) fn awk(p: &str) -> bool {
     matches!(p, "awk" | "gawk" | "mawk" | "nawk")
 }
 
@@ -370,7 +394,7 @@ fn awk_program(words: &[Word], i: usize) -> Option<usize> {
 
 /// Interpreters whose code comes after a flag, and which read code on standard input without
 /// one.
-fn language(p: &str) -> Option<Lang> {
+pub(super) fn language(p: &str) -> Option<Lang> {
     let versioned = |base: &str| {
         p.strip_prefix(base)
             .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
@@ -389,7 +413,7 @@ fn language(p: &str) -> Option<Lang> {
 
 /// For the interpreter at `i`: the words that are code (with the flag that makes them so), and
 /// the first operand (a script file, or `-`), if any.
-fn flagged(words: &[Word], i: usize, lang: Lang) -> (Vec<(usize, String)>, Option<usize>) {
+pub(super) fn flagged(words: &[Word], i: usize, lang: Lang) -> (Vec<(usize, String)>, Option<usize>) {
     let mut code = Vec::new();
     let mut j = i + 1;
     while let Some(t) = words.get(j).map(|w| w.text.as_deref()) {

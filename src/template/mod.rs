@@ -8,9 +8,19 @@
 use std::ops::Range;
 
 mod interp;
+mod scripts;
 pub mod shell;
 
 pub use interp::{Interp, Lang};
+
+/// The words of an array command that name files it executes (see [`scripts`]).
+pub fn argv_scripts(argv: &[String]) -> Vec<String> {
+    let words = scripts::argv_words(argv);
+    match scripts::executed(&words) {
+        scripts::Runs::Files(js) => js.into_iter().map(|j| argv[j].clone()).collect(),
+        scripts::Runs::Unknown(_) => unreachable!("rendered words are literal"),
+    }
+}
 pub use shell::{Refusal, ShellCommand, ShellTemplate, Why};
 
 /// A parsed template.

@@ -35,6 +35,18 @@ pub struct ShellTemplate {
     template: Template,
     /// Where each placeholder stands, in order of appearance.
     places: Vec<Place>,
+    /// The files the command executes ([`super::scripts`]), as far as its text tells.
+    scripts: Scripts,
+}
+
+/// The words of a command that name files it executes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Scripts {
+    /// Written literally: the same for every value (the common `tasks/x.sh {{date}}`).
+    Literal(Vec<String>),
+    /// A placeholder stands where the program or its script does (`tasks/{{table}}.sh`):
+    /// only the command with its values written in can say.
+    PerValue,
 }
 
 /// Where a placeholder stands, for the places where the shell expands a reference.
@@ -106,6 +118,7 @@ impl ShellTemplate {
         }
         .list(Closer::End);
         a.apply_interpreters();
+        let scripts = a.scripts();
         let mut places = Vec::with_capacity(count);
         let mut refusals = Vec::new();
         for ((name, at), place) in template.placeholders().zip(a.place) {
@@ -121,7 +134,11 @@ impl ShellTemplate {
             }
         }
         if refusals.is_empty() {
-            Ok(ShellTemplate { template, places })
+            Ok(ShellTemplate {
+                template,
+                places,
+                scripts,
+            })
         } else {
             Err(refusals)
         }
@@ -129,6 +146,30 @@ impl ShellTemplate {
 
     pub fn template(&self) -> &Template {
         &self.template
+    }
+
+    /// The words (after quote removal) that name files this command executes, for its
+    /// rendering `display` ([`ShellCommand::display`]). See [`super::scripts`].
+    pub fn scripts(&self, display: &str) -> Vec<String> {
+        match &self.scripts {
+            Scripts::Literal(words) => words.clone(),
+            Scripts::PerValue => {
+                // The display quotes every value for sh, so lexed again it gives the words
+                // the shell will see; `{{run_id}}` left as written is literal text here.
+                let toks: Vec<Tok> = display.chars().map(Tok::C).collect();
+                let mut a = Analysis::new(0);
+                Lexer {
+                    t: &toks,
+                    i: 0,
+                    a: &mut a,
+                }
+                .list(Closer::End);
+                match a.scripts() {
+                    Scripts::Literal(words) => words,
+                    Scripts::PerValue => unreachable!("a text without placeholders is literal"),
+                }
+            }
+        }
     }
 
     /// The command for these values. Names were checked when the pipeline loaded; one that
@@ -322,6 +363,29 @@ impl Analysis {
             ..Command::default()
         });
         self.commands.len() - 1
+    }
+
+    /// The words of every simple command that name files it executes. A word that holds an
+    /// expansion and decides what runs makes it [`Scripts::PerValue`] when the expansion is a
+    /// placeholder; a shell expansion (`$DIR/x.sh`) cannot be known, and that command counts
+    /// no file.
+    fn scripts(&self) -> Scripts {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.commands {
+            match super::scripts::executed(&c.words) {
+                super::scripts::Runs::Files(js) => {
+                    for j in js {
+                        let t = c.words[j].text.as_ref().expect("executed words are literal");
+                        if !out.contains(t) {
+                            out.push(t.clone());
+                        }
+                    }
+                }
+                super::scripts::Runs::Unknown(j) if !c.words[j].phs.is_empty() => return Scripts::PerValue,
+                super::scripts::Runs::Unknown(_) => {}
+            }
+        }
+        Scripts::Literal(out)
     }
 
     /// Refuse every placeholder that ends up in code for another interpreter: an argument it

@@ -9,6 +9,7 @@ mod support;
 
 mod alerts;
 mod cache;
+mod changed;
 mod cli;
 mod engine;
 mod example;

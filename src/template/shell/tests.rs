@@ -379,3 +379,46 @@ fn random_shell_text_never_runs_a_value() {
     }
     assert!(accepted > 100, "only {accepted} templates accepted");
 }
+
+#[test]
+fn the_files_a_shell_command_executes_are_found_in_every_simple_command() {
+    let values = |name: &str| match name {
+        "table" => Some("orders"),
+        "date" => Some("2026-11-20"),
+        "dir" => Some("my tasks"),
+        _ => None,
+    };
+    let table: &[(&str, &[&str])] = &[
+        (
+            "tasks/extract.sh {{table}} {{date}} > data/{{date}}.csv",
+            &["tasks/extract.sh"],
+        ),
+        (
+            "python3 tasks/load.py --db data/w.db && ./tasks/report.sh | gzip > r.gz",
+            &["tasks/load.py", "./tasks/report.sh"],
+        ),
+        ("x=$(tasks/count.sh {{date}}); echo $x", &["tasks/count.sh"]),
+        (
+            "if test -f data/x; then bash 'tasks/a b.sh'; fi",
+            &["tasks/a b.sh"],
+        ),
+        ("cat tasks/notes.txt; sqlite3 data/w.db < tasks/q.sql", &[]),
+        ("sh -c 'tasks/x.sh'", &[]),
+        // A placeholder where the script stands: the rendered command decides.
+        ("tasks/{{table}}.sh {{date}}", &["tasks/orders.sh"]),
+        ("python3 {{dir}}/load.py", &["my tasks/load.py"]),
+        // A shell expansion cannot be known.
+        ("$TASKS/x.sh; tasks/y.sh", &["tasks/y.sh"]),
+        ("tasks/x.sh {{run_id}}; tasks/x.sh again", &["tasks/x.sh"]),
+    ];
+    for (text, want) in table {
+        let t = shell(text).expect("valid");
+        let display = t.render(values).display;
+        assert_eq!(t.scripts(&display), *want, "{text}");
+    }
+    assert!(matches!(
+        shell("tasks/x.sh {{date}}").unwrap().scripts,
+        Scripts::Literal(_)
+    ));
+    assert_eq!(shell("tasks/{{table}}.sh").unwrap().scripts, Scripts::PerValue);
+}
