@@ -6,7 +6,9 @@
 //! first byte arrives (or plumb has something to say, as it always does about a failure): on
 //! ext4, creating a file for each silent task cost as much as a short task's own work. Stopping it sends SIGTERM to the whole group, waits the grace period,
 //! then sends SIGKILL. When the command's main process exits, anything it left behind in its group
-//! is stopped the same way: no process of a task outlives its attempt.
+//! is stopped the same way, and so is anything it started outside its group (`setsid`), which
+//! the runner, as child subreaper, has inherited and knows by its `PLUMB_*` variables: no process
+//! of a task outlives its attempt.
 //!
 //! After exit 0 the declared outputs must exist, the `check` command must pass and the metrics
 //! must meet the task's expectations ([`crate::watch`]); only then is the attempt a success. The attempt reports what happened; it never touches the state database.
@@ -467,10 +469,88 @@ async fn run_command(
             .line("plumb: processes of the task were still running after it ended; stopping them");
         out.alongside(stop_group(pgid, spec.grace)).await;
     }
+    out.alongside(stop_escaped(spec, log)).await;
     // All output is in once every writer is gone.
     drop(tx);
     out.finish(Duration::from_secs(1)).await;
     Ok(CommandEnd { status, why })
+}
+
+/// Stop what the attempt started outside its process group (`setsid cmd &`, a double fork)
+/// once its parent is gone: the runner is the child subreaper, so such a process became the
+/// runner's child, and its `PLUMB_*` variables say whose. SIGTERM, up to `grace`, SIGKILL, then
+/// reaped. Rounds repeat because a stopped process's own children are orphaned in their turn.
+async fn stop_escaped(spec: &AttemptSpec, log: &Mutex<Log>) {
+    let var = |k: &str| {
+        spec.env
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let (Some(run), Some(state), Some(task), Some(attempt)) = (
+        var("PLUMB_RUN_ID"),
+        var("PLUMB_STATE_ID"),
+        var("PLUMB_TASK"),
+        var("PLUMB_ATTEMPT"),
+    ) else {
+        return;
+    };
+    let wanted = [
+        ("PLUMB_RUN_ID", run),
+        ("PLUMB_STATE_ID", state),
+        ("PLUMB_TASK", task),
+        ("PLUMB_ATTEMPT", attempt),
+    ];
+    let mut stopped = Vec::new();
+    for _ in 0..10 {
+        let found: Vec<u32> = process::children()
+            .into_iter()
+            .filter(|&pid| process::env_matches(pid, &wanted))
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        stopped.extend(found.iter().map(|&pid| format!("{pid} ({})", process::comm(pid))));
+        stop_processes(&found, spec.grace).await;
+    }
+    if !stopped.is_empty() {
+        log.lock().expect("log lock").line(&format!(
+            "plumb: stopped {} process{} the command left running outside its group: {}",
+            stopped.len(),
+            if stopped.len() == 1 { "" } else { "es" },
+            stopped.join(", ")
+        ));
+    }
+}
+
+/// SIGTERM each of `pids` (with its group, when it leads one), SIGKILL what is left after
+/// `grace`, and reap them.
+pub async fn stop_processes(pids: &[u32], grace: Duration) {
+    for &pid in pids {
+        process::signal_escaped(pid, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    loop {
+        for &pid in pids {
+            process::reap(pid);
+        }
+        let left: Vec<u32> = pids.iter().copied().filter(|&p| process::running(p)).collect();
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            for &pid in &left {
+                process::signal_escaped(pid, Signal::SIGKILL);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            for &pid in pids {
+                process::reap(pid);
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// SIGTERM the group, wait up to `grace` for the leader, then SIGKILL. A `Stop::Kill` request

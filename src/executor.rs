@@ -970,6 +970,9 @@ mod tests {
             &ProjectFile::default(),
         )
         .unwrap_or_else(|d| panic!("{d}"));
+        // Tests run side by side in one process, and an attempt stops the processes it left
+        // by their run id: each run has its own.
+        let run_id = dir.path().file_name().unwrap().to_string_lossy().into_owned();
         let out = {
             let instance = Instance::new(&p, &[], chrono::Utc::now()).unwrap();
             let plan = Plan::new(&instance, root, &Default::default(), &PlanOptions::default());
@@ -979,7 +982,7 @@ mod tests {
                 plan: &plan,
                 workers: 1,
                 fail_fast: false,
-                run_id: "r1",
+                run_id: &run_id,
                 state_id: "test",
                 log_dir: root.join("logs"),
                 checks: &Default::default(),

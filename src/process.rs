@@ -133,6 +133,88 @@ pub fn groups_with_env(
     groups
 }
 
+/// Make this process the reaper of its descendants' orphans (Linux's child subreaper): a task
+/// process whose parent exits, even one that moved to a session of its own with `setsid`,
+/// becomes our child instead of init's, so the runner can still find it and stop it. Returns
+/// false where the kernel refuses.
+pub fn become_subreaper() -> bool {
+    nix::sys::prctl::set_child_subreaper(true).is_ok()
+}
+
+/// Our live children, from every thread's `children` list in /proc (an orphan may be handed to
+/// any thread of its reaper).
+pub fn children() -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(list.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out.retain(|&pid| stat(pid).is_some_and(|s| s.state != 'Z'));
+    out
+}
+
+/// Whether `pid`'s environment holds every `(var, value)` of `wanted`.
+pub fn env_matches(pid: u32, wanted: &[(&str, &str)]) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    wanted
+        .iter()
+        .all(|(var, value)| env_value(&env, var) == Some(value))
+}
+
+/// Signal a process that left its attempt's group: its whole group when it leads one (it ran
+/// `setsid` or `setpgid`), else the process alone.
+pub fn signal_escaped(pid: u32, sig: Signal) {
+    match stat(pid) {
+        Some(s) if s.pgid == pid => {
+            signal_group(pid, sig);
+        }
+        Some(_) => {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), sig);
+        }
+        None => {}
+    }
+}
+
+/// Whether `pid` is a live process (not a zombie).
+pub fn running(pid: u32) -> bool {
+    stat(pid).is_some_and(|s| s.state != 'Z')
+}
+
+/// Reap `pid` if it is our child and has exited; never blocks.
+pub fn reap(pid: u32) {
+    let _ = nix::sys::wait::waitpid(
+        Pid::from_raw(pid as i32),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
+}
+
+/// Reap every child that has exited. Only for when no attempt runs: it would take an attempt's
+/// exit status from its own waiter.
+pub fn reap_all() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// The command name of `pid` (`sleep`), for messages.
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// `var`'s value in an environment block as /proc shows it (`KEY=VALUE`, NUL-separated).
 fn env_value<'a>(env: &'a [u8], var: &str) -> Option<&'a str> {
     env.split(|&b| b == 0)

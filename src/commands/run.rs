@@ -165,8 +165,13 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         queued: 0,
         kick: false,
     };
+    // Orphans of task processes become ours, not init's: each attempt stops what it started
+    // outside its group, and what is left at the end (a process that also cleared its
+    // environment) is stopped below.
+    process::become_subreaper();
     let outcome = executor::execute(&cfg, &mut sink)
         .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
+    stop_leftovers();
     let mut queued = sink.queued;
     let elapsed = clock.elapsed();
     reporter.close();
@@ -250,6 +255,32 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     std::mem::forget(pipeline);
     Ok(code)
 }
+
+/// Stop every process still our child once no attempt runs: only task processes that left
+/// their group and cleared their environment can be left (every other one was stopped by its
+/// attempt), and none may outlive the run. Then reap whatever has exited.
+fn stop_leftovers() {
+    let left = process::children();
+    if !left.is_empty() {
+        let names: Vec<String> = left
+            .iter()
+            .map(|&pid| format!("{pid} ({})", process::comm(pid)))
+            .collect();
+        eprintln!(
+            "plumb: stopping {} process{} that tasks left running without their environment: {}",
+            left.len(),
+            if left.len() == 1 { "" } else { "es" },
+            names.join(", ")
+        );
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(attempt::stop_processes(&left, LEFTOVER_GRACE));
+        }
+    }
+    process::reap_all();
+}
+
+/// How long processes left at the end of a run get between SIGTERM and SIGKILL.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(10);
 
 /// The expectations of each task this run may start, with the past values its `anomaly`
 /// tests compare with: read once, now, so that attempts never read the state.

@@ -353,3 +353,49 @@ fn recovery_stops_only_processes_of_its_own_state() {
         !alive(task)
     });
 }
+
+/// A process a task starts in a session of its own (`setsid`) outlives neither the task's
+/// attempt nor, when it also cleared its environment, the run.
+#[test]
+fn processes_that_leave_the_task_group_are_stopped_when_the_attempt_ends() {
+    let p = Project::new();
+    p.pipeline(
+        "e",
+        "[tasks.daemon]\ncommand = \"setsid sh -c 'echo $$ > daemon.pid; exec sleep 1001' & while [ ! -s daemon.pid ]; do sleep 0.01; done; echo started\"\n\
+         [tasks.stubborn]\ntimeout = '1s'\ngrace = '1s'\n\
+         command = \"setsid sh -c 'trap \\\"\\\" TERM; echo $$ > stubborn.pid; while :; do sleep 0.1; done' & sleep 100\"\n\
+         [tasks.hidden]\ncommand = \"setsid env -i /bin/sh -c 'echo $$ > hidden.pid; exec sleep 1002' & while [ ! -s hidden.pid ]; do sleep 0.01; done\"\n",
+    );
+    let out = p.plumb(&["run", "e"]);
+    assert_eq!(out.code, 1, "stubborn timed out: {}", out.all());
+    let (daemon, stubborn, hidden) = (
+        pid(&p, "daemon.pid"),
+        pid(&p, "stubborn.pid"),
+        pid(&p, "hidden.pid"),
+    );
+    assert!(!alive(daemon), "the setsid daemon was stopped with its attempt");
+    assert!(
+        !alive(stubborn),
+        "the TERM-ignoring one was killed after the grace"
+    );
+    assert!(
+        !alive(hidden),
+        "the one without plumb's environment was stopped at the run's end"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "plumb: stopping 1 process that tasks left running without their environment: {hidden} (sleep)"
+        )),
+        "{}",
+        out.stderr
+    );
+    let log = p.plumb(&["logs", "e", "daemon"]);
+    assert!(
+        log.stdout.contains(&format!(
+            "plumb: stopped 1 process the command left running outside its group: {daemon} (sleep)\n"
+        )),
+        "{}",
+        log.stdout
+    );
+    assert_eq!(p.markers("e"), ["daemon", "hidden"]);
+}

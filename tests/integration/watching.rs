@@ -837,3 +837,135 @@ fn plumb_metrics_shows_each_value_with_a_sparkline_the_median_and_the_band() {
         "no metrics recorded for etl\n"
     );
 }
+
+/// Every recorded time moved back to 2025-01-01, as if all of it were long ago.
+fn backdate(p: &Project) {
+    p.db()
+        .execute_batch(
+            "UPDATE runs SET started_at = '2025-01-01T00:00:00.000Z', ended_at = '2025-01-01T00:01:00.000Z';
+             UPDATE attempts SET started_at = '2025-01-01T00:00:00.000Z', ended_at = '2025-01-01T00:01:00.000Z';
+             UPDATE metrics SET recorded_at = '2025-01-01T00:01:00.000Z';",
+        )
+        .unwrap();
+}
+
+/// The bytes of the files in a directory.
+fn dir_bytes(p: &Project, rel: &str) -> u64 {
+    std::fs::read_dir(p.path().join(rel))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn prune_deletes_old_runs_but_never_a_marker_nor_the_latest_run_and_dry_run_deletes_nothing() {
+    let p = Project::new();
+    p.pipeline(
+        "p",
+        "[params]\nday = { type = 'date', default = '2026-12-01' }\n\
+         [tasks.a]\ncommand = 'echo rows 1 >> \"$PLUMB_METRICS\"'\n",
+    );
+    // A pipeline whose anomaly test compares with ten years of history.
+    p.pipeline(
+        "q",
+        "[tasks.a]\ncommand = 'echo rows 1 >> \"$PLUMB_METRICS\"'\n\
+         [tasks.a.expect.rows]\nanomaly = 'warn'\nwindow = '3650d'\n",
+    );
+    for args in [
+        &["run", "p", "-p", "day=2026-11-01"][..],
+        &["reset", "p", "a", "-p", "day=2026-11-01"],
+        &["run", "p", "-p", "day=2026-11-01"],
+        &["run", "p", "-p", "day=2026-11-02"],
+        &["run", "q"],
+        &["reset", "q", "a"],
+        &["run", "q"],
+    ] {
+        assert_eq!(p.plumb(args).code, 0, "{args:?}");
+    }
+    let runs = run_ids(&p);
+    let (old, q_old) = (&runs[0], &runs[3]);
+    backdate(&p);
+    p.file(
+        "state/logs/p/20200101T000000Z-dead/a.1.log",
+        "left by a prune that was killed\n",
+    );
+    let markers = || p.count("SELECT COUNT(*) FROM markers");
+    assert_eq!(markers(), 3);
+    let size = dir_bytes(&p, &format!("state/logs/p/{old}"));
+
+    let dry = p.plumb(&["prune", "--older-than", "90d", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    let expected = |verb: &str| {
+        format!(
+            "{verb} 1 run that ended before CUTOFF (1 attempt, 1 metric value, {} of logs), and 1 log directory of runs no longer recorded\n  \
+               {old}  p day=2026-11-01  ended 2025-01-01T00:01:00.000Z  1 attempt, 1 metric value, {size} B\n  \
+               state/logs/p/20200101T000000Z-dead  log directory of a run no longer recorded, 32 B\n\
+             kept 1 older run within an anomaly expectation's window\n",
+            if size + 32 < 1024 {
+                format!("{} B", size + 32)
+            } else {
+                format!("{:.1} KiB", (size + 32) as f64 / 1024.0)
+            },
+        )
+    };
+    let no_cutoff = |s: &str| {
+        let t = s
+            .split("ended before ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .unwrap_or("");
+        s.replacen(t, "CUTOFF", 1)
+    };
+    assert_eq!(no_cutoff(&dry.stdout), expected("would delete"));
+    assert_eq!(
+        p.count("SELECT COUNT(*) FROM runs"),
+        5,
+        "a dry run deletes nothing"
+    );
+    assert!(p.exists(&format!("state/logs/p/{old}")) && p.exists("state/logs/p/20200101T000000Z-dead"));
+
+    let out = p.plumb(&["prune", "--older-than", "90d"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(no_cutoff(&out.stdout), expected("deleted"));
+    assert_eq!(markers(), 3, "never a marker");
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM runs WHERE run_id = '{old}'")),
+        0
+    );
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM attempts WHERE run_id = '{old}'")),
+        0
+    );
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM metrics WHERE run_id = '{old}'")),
+        0
+    );
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM runs WHERE run_id = '{q_old}'")),
+        1
+    );
+    assert_eq!(p.count("SELECT COUNT(*) FROM runs"), 4);
+    assert!(!p.exists(&format!("state/logs/p/{old}")) && !p.exists("state/logs/p/20200101T000000Z-dead"));
+    // What is left still says how each instance got done, and runs resume as before.
+    let status = p.plumb(&["status", "p", "-p", "day=2026-11-01"]).stdout;
+    assert!(status.starts_with("p day=2026-11-01: 1 done\n"), "{status}");
+    assert!(
+        p.plumb(&["run", "p", "-p", "day=2026-11-01"])
+            .stdout
+            .contains("1 task: 1 done before")
+    );
+    let again = p.plumb(&["prune", "--older-than", "90d"]);
+    assert!(
+        again.stdout.starts_with("deleted 0 runs that ended before "),
+        "{}",
+        again.stdout
+    );
+    let bad = p.plumb(&["prune", "--older-than", "90"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("duration 90 has no unit; write \"90s\" for seconds"),
+        "{}",
+        bad.stderr
+    );
+}
