@@ -47,7 +47,11 @@ impl<'p> Zones<'p> {
         if let Some(&tz) = self.known.get(pipeline) {
             return tz;
         }
-        let path = self.project.root.join("pipelines").join(format!("{pipeline}.toml"));
+        let path = self
+            .project
+            .root
+            .join("pipelines")
+            .join(format!("{pipeline}.toml"));
         let tz = if path.is_file() {
             crate::pipeline::cache::load(&path, &crate::project::display_path(&path), self.project)
                 .map_or(Tz::UTC, |p| p.timezone)
@@ -109,11 +113,19 @@ mod tests {
 
     #[test]
     fn times_are_shown_in_the_zone_with_its_offset() {
-        let t = DateTime::parse_from_rfc3339("2026-03-29T00:59:59Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-03-29T00:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         assert_eq!(at(t, berlin), "2026-03-29 01:59:59 +01:00");
-        assert_eq!(stored("2026-03-29T01:00:00.250Z", berlin), "2026-03-29 03:00:00 +02:00");
-        assert_eq!(stored("2026-03-29T01:00:00+00:00", Tz::UTC), "2026-03-29 01:00:00 +00:00");
+        assert_eq!(
+            stored("2026-03-29T01:00:00.250Z", berlin),
+            "2026-03-29 03:00:00 +02:00"
+        );
+        assert_eq!(
+            stored("2026-03-29T01:00:00+00:00", Tz::UTC),
+            "2026-03-29 01:00:00 +00:00"
+        );
         assert_eq!(stored("garbage", berlin), "garbage");
         let st_johns: Tz = "America/St_Johns".parse().unwrap();
         let clock = LineClock::new(st_johns);
@@ -126,7 +138,9 @@ mod tests {
     fn a_run_line_and_its_offset_always_name_the_same_instant() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         let clock = LineClock::new(berlin);
-        let before = DateTime::parse_from_rfc3339("2026-03-29T00:59:30Z").unwrap().timestamp();
+        let before = DateTime::parse_from_rfc3339("2026-03-29T00:59:30Z")
+            .unwrap()
+            .timestamp();
         assert_eq!(clock.show(before), "01:59:30 +01:00");
         // Within the minute the cached offset is kept: the old offset, the right instant.
         assert_eq!(clock.show(before + 40), "02:00:10 +01:00");

@@ -293,7 +293,10 @@ impl Daemon {
             let key = match Instance::new(p, &[], at) {
                 Ok(inst) => inst.key(),
                 Err(e) => {
-                    say(&format!("FAILED  {name} fire {}: {e}", self.shown_fire(&name, &fire)));
+                    say(&format!(
+                        "FAILED  {name} fire {}: {e}",
+                        self.shown_fire(&name, &fire)
+                    ));
                     self.state.set_fire(&name, &fire, "failed", Some(exit::USAGE))?;
                     self.pending.remove(i);
                     continue;

@@ -32,7 +32,11 @@ impl Window {
     fn holds(&self, shown: &str) {
         let t = DateTime::parse_from_str(shown, "%Y-%m-%d %H:%M:%S %:z")
             .unwrap_or_else(|e| panic!("{shown:?} is not YYYY-MM-DD HH:MM:SS +HH:MM: {e}"));
-        assert_eq!(t.offset(), &FixedOffset::east_opt(5 * 3600 + 1800).unwrap(), "{shown}");
+        assert_eq!(
+            t.offset(),
+            &FixedOffset::east_opt(5 * 3600 + 1800).unwrap(),
+            "{shown}"
+        );
         self.contains(t.with_timezone(&Utc), shown);
     }
 
@@ -44,7 +48,11 @@ impl Window {
         let tz = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
         let found = [self.0, self.1].iter().any(|edge| {
             let day = edge.with_timezone(&tz).date_naive();
-            let t = day.and_time(time).and_local_timezone(tz).unwrap().with_timezone(&Utc);
+            let t = day
+                .and_time(time)
+                .and_local_timezone(tz)
+                .unwrap()
+                .with_timezone(&Utc);
             self.0 - chrono::Duration::seconds(1) <= t && t <= self.1
         });
         assert!(found, "{shown} is not within {}..{}", self.0, self.1);
@@ -110,7 +118,11 @@ fn every_time_a_person_reads_is_in_the_pipelines_zone_with_its_offset() {
     let prefix = format!("# plumb: b attempt 1/1, run {run_id}, ");
     assert!(header.starts_with(&prefix), "{header}");
     w.holds(&header[prefix.len()..]);
-    assert!(out.stdout.contains(&format!("    | {header}\n")), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("    | {header}\n")),
+        "{}",
+        out.stdout
+    );
 
     // status: the finish time as the JSON's instant, in the zone.
     let json: serde_json::Value =
@@ -133,8 +145,7 @@ fn every_time_a_person_reads_is_in_the_pipelines_zone_with_its_offset() {
     }
 
     // history: the start time likewise.
-    let runs: serde_json::Value =
-        serde_json::from_str(&plumb(&p, &["history", "--json"]).stdout).unwrap();
+    let runs: serde_json::Value = serde_json::from_str(&plumb(&p, &["history", "--json"]).stdout).unwrap();
     let started = in_kolkata(runs[0]["started_at"].as_str().unwrap());
     w.holds(&started);
     let history = plumb(&p, &["history"]).stdout;
@@ -183,7 +194,9 @@ fn a_second_runner_names_the_holders_start_in_the_pipelines_zone() {
     let mut first = p.cmd(&["run", "k"]);
     first.env("TZ", "America/New_York").stdout(Stdio::null());
     let mut first = first.spawn().unwrap();
-    wait_for("the first run to start", Duration::from_secs(10), || p.exists("started"));
+    wait_for("the first run to start", Duration::from_secs(10), || {
+        p.exists("started")
+    });
     let w = Window(before, Utc::now());
     let second = plumb(&p, &["run", "k"]);
     p.file("release", "");
