@@ -910,7 +910,11 @@ fn prune_deletes_old_runs_but_never_a_marker_nor_the_latest_run_and_dry_run_dele
     };
     // The cutoff is a moment shown in UTC: `2026-09-05 02:00:00 +00:00`.
     let no_cutoff = |s: &str| {
-        let t = s.split("ended before ").nth(1).and_then(|t| t.get(..26)).unwrap_or("");
+        let t = s
+            .split("ended before ")
+            .nth(1)
+            .and_then(|t| t.get(..26))
+            .unwrap_or("");
         assert!(t.ends_with(" +00:00"), "{s}");
         s.replacen(t, "CUTOFF", 1)
     };
