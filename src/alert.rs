@@ -69,9 +69,7 @@ impl RunFacts<'_> {
     }
 
     fn time(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.pipeline.timezone)
-            .format("%Y-%m-%d %H:%M:%S %Z")
-            .to_string()
+        crate::timefmt::at(t, self.pipeline.timezone)
     }
 
     fn ids(&self, f: impl Fn(&Fate) -> bool) -> Vec<usize> {

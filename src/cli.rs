@@ -196,6 +196,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Delete runs that ended longer ago than AGE, with their attempts, metrics and logs,
+    /// except the latest run of each instance, runs that current markers name, and history an
+    /// anomaly expectation still compares with. Never a marker.
+    Prune {
+        /// How old a run must be to go, with a unit: `90d`, `12h`.
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: std::time::Duration,
+        /// List what would go, with sizes, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Inspect or deliver queued alert e-mails.
     Alerts {
         #[command(subcommand)]
@@ -258,6 +269,12 @@ fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     } else {
         Err("not an RFC 3339 time; write e.g. 2026-03-29T01:30:00+01:00".to_string())
     }
+}
+
+/// An age with a unit, read as durations in pipeline files are: a bare number is refused.
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(&crate::duration::RawDuration::Text(s.to_string()))
+        .map_err(|e| format!("{}; {}", e.message, e.help))
 }
 
 #[derive(Debug, Subcommand)]

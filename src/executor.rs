@@ -520,7 +520,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 p.tasks[t].id,
                 def.retries + 1,
                 self.cfg.run_id,
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                crate::timefmt::at(chrono::Utc::now(), p.timezone)
             ),
             metrics,
             checks: self.cfg.checks.get(&t).unwrap_or(&self.no_checks).clone(),

@@ -32,4 +32,5 @@ pub mod spawn;
 pub mod spec;
 pub mod state;
 pub mod template;
+pub mod timefmt;
 pub mod watch;

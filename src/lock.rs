@@ -38,7 +38,16 @@ pub fn lock_path(state_dir: &Path, pipeline: &str, instance_key: &str) -> PathBu
 
 /// Take the instance's lock. Refuse at once when another runner holds it, or with `wait`,
 /// block until it is free (`on_wait` is called once, to tell the user).
-pub fn acquire(path: &Path, label: &str, wait: bool, on_wait: impl FnOnce(&str)) -> Result<InstanceLock> {
+///
+/// The holder's start time is written in `tz`, the pipeline's zone, for the message a second
+/// runner shows.
+pub fn acquire(
+    path: &Path,
+    label: &str,
+    tz: chrono_tz::Tz,
+    wait: bool,
+    on_wait: impl FnOnce(&str),
+) -> Result<InstanceLock> {
     let io = |e: std::io::Error| Error::Io(format!("cannot use lock file {}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -69,7 +78,7 @@ pub fn acquire(path: &Path, label: &str, wait: bool, on_wait: impl FnOnce(&str))
     let me = std::process::id();
     let holder = format!(
         "{me}, started {}, process start {}\n",
-        chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z"),
+        crate::timefmt::at(chrono::Utc::now(), tz),
         process::start_ticks(me).unwrap_or(0)
     );
     file.set_len(0).map_err(io)?;

@@ -24,7 +24,7 @@ use crate::state::AttemptState;
 pub const LOG_TAIL_LINES: usize = 10;
 
 pub struct Reporter {
-    clock: LocalClock,
+    clock: crate::timefmt::LineClock,
     ids: Vec<String>,
     total: usize,
     finished: usize,
@@ -58,7 +58,7 @@ impl Reporter {
             }
         });
         Reporter {
-            clock: LocalClock::default(),
+            clock: crate::timefmt::LineClock::new(pipeline.timezone),
             ids: pipeline.tasks.iter().map(|t| t.id.clone()).collect(),
             total,
             finished: 0,
@@ -210,29 +210,6 @@ pub fn warnings(outcome: &RunOutcome) -> Vec<(usize, &[String])> {
             (!w.is_empty()).then_some((i, w.as_slice()))
         })
         .collect()
-}
-
-/// `HH:MM:SS` in local time, without asking the time zone database for every line: the offset
-/// is looked up again once a minute, so a daylight-saving change shows within a minute.
-#[derive(Default)]
-struct LocalClock {
-    offset: std::cell::Cell<Option<(i64, i64)>>,
-}
-
-impl LocalClock {
-    fn now(&self) -> String {
-        let now = chrono::Utc::now().timestamp();
-        let offset = match self.offset.get() {
-            Some((at, off)) if now - at < 60 => off,
-            _ => {
-                let off = i64::from(chrono::Local::now().offset().local_minus_utc());
-                self.offset.set(Some((now, off)));
-                off
-            }
-        };
-        let t = (now + offset).rem_euclid(86_400);
-        format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
-    }
 }
 
 impl Drop for Reporter {

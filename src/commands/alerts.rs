@@ -20,7 +20,9 @@ pub fn list(locator: &Locator) -> Result<i32> {
         pending.len(),
         if pending.len() == 1 { "" } else { "s" }
     );
+    let mut zones = crate::timefmt::Zones::new(&project);
     for a in pending {
+        let tz = zones.of(&a.pipeline);
         let instance = if a.instance.is_empty() {
             a.pipeline.clone()
         } else {
@@ -29,7 +31,7 @@ pub fn list(locator: &Locator) -> Result<i32> {
         println!(
             "  #{} {} {} [{}] to {}",
             a.id,
-            a.created_at,
+            crate::timefmt::stored(&a.created_at, tz),
             a.event,
             instance,
             a.recipients.join(", ")
@@ -43,7 +45,7 @@ pub fn list(locator: &Locator) -> Result<i32> {
                 "      {} attempt{}, last error: {e}; next try after {}",
                 a.attempts,
                 if a.attempts == 1 { "" } else { "s" },
-                a.next_attempt_at
+                crate::timefmt::stored(&a.next_attempt_at, tz)
             ),
             None => println!("      not tried yet"),
         }

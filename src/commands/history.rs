@@ -14,6 +14,7 @@ pub fn run(locator: &Locator, pipeline: Option<&str>, limit: usize, json: bool) 
     };
     let state = project.open_state()?;
     let runs = state.history(name.as_deref(), limit)?;
+    let mut zones = crate::timefmt::Zones::new(&project);
     if json {
         println!("{}", serde_json::to_string_pretty(&runs).expect("runs serialize"));
         return Ok(exit::SUCCESS);
@@ -23,7 +24,7 @@ pub fn run(locator: &Locator, pipeline: Option<&str>, limit: usize, json: bool) 
         return Ok(exit::SUCCESS);
     }
     println!(
-        "{:<24}  {:<28}  {:<24}  {:>8}  {:<11}  counts",
+        "{:<24}  {:<28}  {:<26}  {:>8}  {:<11}  counts",
         "run", "instance", "started", "duration", "outcome"
     );
     for r in runs {
@@ -49,9 +50,10 @@ pub fn run(locator: &Locator, pipeline: Option<&str>, limit: usize, json: bool) 
         } else {
             format!("{} {}", r.pipeline, r.instance)
         };
+        let started = crate::timefmt::stored(&r.started_at, zones.of(&r.pipeline));
         println!(
-            "{:<24}  {:<28}  {:<24}  {:>8}  {:<11}  {counts}",
-            r.run_id, instance, r.started_at, duration, r.outcome
+            "{:<24}  {:<28}  {:<26}  {:>8}  {:<11}  {counts}",
+            r.run_id, instance, started, duration, r.outcome
         );
     }
     Ok(exit::SUCCESS)

@@ -168,7 +168,7 @@ fn render(
         let _ = writeln!(
             out,
             "  {}  {}  {instance:<width$}  {}",
-            r.recorded_at,
+            crate::timefmt::stored(&r.recorded_at, pipeline.timezone),
             r.run_id,
             watch::num(r.value)
         );

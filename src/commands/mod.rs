@@ -10,6 +10,7 @@ mod logs;
 mod metrics;
 mod next;
 mod plan;
+mod prune;
 mod reset;
 mod run;
 mod schedule;
@@ -114,6 +115,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 json,
             },
         ),
+        Command::Prune { older_than, dry_run } => prune::run(&locator, older_than, dry_run),
         Command::Schedule => schedule::run(&locator),
         Command::Alerts { command } => match command {
             AlertsCommand::List => alerts::list(&locator),

@@ -29,6 +29,7 @@ pub fn run(
     let _lock = lock::acquire(
         &lock::lock_path(&project.state_dir, &pipeline.name, &key),
         &instance.label(),
+        pipeline.timezone,
         false,
         |_| {},
     )?;

@@ -36,7 +36,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     // command (our own lock file is no evidence of earlier use).
     let mut state = project.open_state()?;
     let lock_path = lock::lock_path(&project.state_dir, &pipeline.name, &key);
-    let _lock = lock::acquire(&lock_path, &label, args.wait, |holder| {
+    let _lock = lock::acquire(&lock_path, &label, pipeline.timezone, args.wait, |holder| {
         eprintln!("plumb: {label} is being run by pid {holder}; waiting for it to finish (--wait)");
     })?;
     let me = Runner {

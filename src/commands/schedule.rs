@@ -81,7 +81,8 @@ struct Daemon {
 }
 
 fn say(text: &str) {
-    println!("{} {text}", chrono::Local::now().format("%H:%M:%S"));
+    // The daemon serves pipelines of any zone: its own clock is the machine's, with the offset.
+    println!("{} {text}", chrono::Local::now().format("%H:%M:%S %:z"));
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -118,7 +119,8 @@ impl Daemon {
             ));
         }
         for (pipeline, fire) in self.state.unfinished_fires()? {
-            say(&format!("resume  {pipeline} fire {fire} (it had not finished)"));
+            let shown = self.shown_fire(&pipeline, &fire);
+            say(&format!("resume  {pipeline} fire {shown} (it had not finished)"));
             self.pending.push_back((pipeline, fire));
         }
 
@@ -153,6 +155,15 @@ impl Daemon {
 
     fn pipeline(&self, name: &str) -> Option<&Pipeline> {
         self.pipelines().find(|p| p.name == name)
+    }
+
+    /// A recorded fire time (UTC, as the state keys it) as people read it: in its pipeline's
+    /// zone with the offset (UTC for a pipeline no longer loaded).
+    fn shown_fire(&self, name: &str, fire: &str) -> String {
+        let tz = self.pipeline(name).map_or(chrono_tz::Tz::UTC, |p| p.timezone);
+        parse_time(fire).map_or(fire.to_string(), |t| {
+            t.with_timezone(&tz).format("%Y-%m-%d %H:%M %:z").to_string()
+        })
     }
 
     /// Re-read pipeline files that changed, appeared or disappeared.
@@ -282,7 +293,10 @@ impl Daemon {
             let key = match Instance::new(p, &[], at) {
                 Ok(inst) => inst.key(),
                 Err(e) => {
-                    say(&format!("FAILED  {name} fire {fire}: {e}"));
+                    say(&format!(
+                        "FAILED  {name} fire {}: {e}",
+                        self.shown_fire(&name, &fire)
+                    ));
                     self.state.set_fire(&name, &fire, "failed", Some(exit::USAGE))?;
                     self.pending.remove(i);
                     continue;
@@ -351,8 +365,9 @@ impl Daemon {
         };
         self.state.set_fire(pipeline, fire, status, code)?;
         say(&format!(
-            "{:<7} {pipeline} fire {fire} (exit {})",
+            "{:<7} {pipeline} fire {} (exit {})",
             super::child::outcome(code).to_lowercase(),
+            self.shown_fire(pipeline, fire),
             code.map_or("by signal".into(), |c| c.to_string())
         ));
         Ok(())

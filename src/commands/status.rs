@@ -75,8 +75,8 @@ pub fn run(locator: &Locator, name: &str, args: &InstanceArgs, json: bool) -> Re
             .map(|d| human(std::time::Duration::from_secs_f64(d)))
             .unwrap_or_else(|| "-".into());
         let fin = last
-            .and_then(|a| a.ended_at.clone())
-            .unwrap_or_else(|| "-".into());
+            .and_then(|a| a.ended_at.as_deref())
+            .map_or_else(|| "-".into(), |t| crate::timefmt::stored(t, pipeline.timezone));
         let extra = match s.blocked_by {
             Some(b) => format!("  (blocked by {})", pipeline.tasks[b].id),
             None => String::new(),

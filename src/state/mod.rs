@@ -18,12 +18,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 mod attempts;
 mod metrics;
 mod outbox;
+mod prune;
 mod schedule;
 
 pub use attempts::{AttemptHandle, NewMarker};
 pub use metrics::MetricRow;
 use outbox::enqueue;
 pub use outbox::{NewAlert, OutboxRow};
+pub use prune::OldRun;
 pub use schedule::time_key;
 
 #[derive(Debug, thiserror::Error)]

@@ -320,7 +320,7 @@ fn help_explains_every_command() {
     let help = String::from_utf8_lossy(&out.stdout);
     for c in [
         "validate", "plan", "run", "status", "history", "logs", "reset", "graph", "backfill", "schedule",
-        "next", "alerts", "metrics",
+        "next", "alerts", "metrics", "prune",
     ] {
         assert!(help.contains(&format!("  {c} ")), "{c} in {help}");
     }

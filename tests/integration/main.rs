@@ -22,6 +22,7 @@ mod scale;
 mod schedule;
 mod signals;
 mod state;
+mod times;
 mod torture;
 mod validate;
 mod watching;

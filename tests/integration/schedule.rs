@@ -530,7 +530,7 @@ fn sigterm_interrupts_a_running_fire_and_a_restart_resumes_it() {
     });
     let log = stop(daemon);
     assert!(
-        log.contains("interrupted long fire 2026-01-01T01:00:00Z (exit 143)"),
+        log.contains("interrupted long fire 2026-01-01 01:00 +00:00 (exit 143)"),
         "{log}"
     );
     assert_eq!(
@@ -549,7 +549,7 @@ fn sigterm_interrupts_a_running_fire_and_a_restart_resumes_it() {
         fires(&p, "long").first().is_some_and(|(_, s)| s == "done")
     });
     let log = stop(daemon);
-    assert!(log.contains("resume  long fire 2026-01-01T01:00:00Z"), "{log}");
+    assert!(log.contains("resume  long fire 2026-01-01 01:00 +00:00"), "{log}");
     assert_eq!(p.lines("log.txt"), ["started", "started", "after"]);
 }
 

@@ -15,7 +15,7 @@ fn run_ids(p: &Project) -> Vec<String> {
 }
 
 /// `text` with what changes from run to run written as placeholders: each run id as RUN, each
-/// duration (`0.0s`, `12s`, `1m05s`) as DUR, each clock time at a line's start as HH:MM:SS.
+/// duration (`0.0s`, `12s`, `1m05s`) as DUR, each clock time at a line's start as HH:MM:SS (its offset stays).
 fn masked(text: &str, runs: &[String]) -> String {
     let mut s = text.to_string();
     for r in runs {
@@ -143,10 +143,10 @@ fn a_malformed_metric_fails_the_attempt_naming_its_line() {
     assert_eq!(
         masked(&out.stdout, &runs),
         format!(
-            "HH:MM:SS run RUN: m: 2 to run, 0 done before, {workers} worker{s}\n\
-             HH:MM:SS start   load\n\
-             HH:MM:SS FAILED  load: {why} (DUR); log: {log}\n\
-             HH:MM:SS blocked 1 task that require load\n\
+            "HH:MM:SS +00:00 run RUN: m: 2 to run, 0 done before, {workers} worker{s}\n\
+             HH:MM:SS +00:00 start   load\n\
+             HH:MM:SS +00:00 FAILED  load: {why} (DUR); log: {log}\n\
+             HH:MM:SS +00:00 blocked 1 task that require load\n\
              \n\
              m: FAILED in DUR (run RUN)\n  \
                2 tasks: 1 failed, 1 blocked\n\
@@ -782,10 +782,18 @@ fn plumb_metrics_shows_each_value_with_a_sparkline_the_median_and_the_band() {
         assert_eq!(r["params"]["day"], format!("2026-11-{:02}", i + 1));
         assert!(r["recorded_at"].as_str().unwrap().ends_with('Z'));
     }
+    // Shown in the pipeline's zone (UTC here), with the offset, to the second.
+    let shown = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S +00:00")
+            .to_string()
+    };
     let line = |i: usize| {
         format!(
             "  {}  {}  day=2026-11-{:02}  {}\n",
-            rows[i]["recorded_at"].as_str().unwrap(),
+            shown(rows[i]["recorded_at"].as_str().unwrap()),
             runs[i],
             i + 1,
             PAST[i]
@@ -827,5 +835,139 @@ fn plumb_metrics_shows_each_value_with_a_sparkline_the_median_and_the_band() {
     assert_eq!(
         q.plumb(&["metrics", "etl"]).stdout,
         "no metrics recorded for etl\n"
+    );
+}
+
+/// Every recorded time moved back to 2025-01-01, as if all of it were long ago.
+fn backdate(p: &Project) {
+    p.db()
+        .execute_batch(
+            "UPDATE runs SET started_at = '2025-01-01T00:00:00.000Z', ended_at = '2025-01-01T00:01:00.000Z';
+             UPDATE attempts SET started_at = '2025-01-01T00:00:00.000Z', ended_at = '2025-01-01T00:01:00.000Z';
+             UPDATE metrics SET recorded_at = '2025-01-01T00:01:00.000Z';",
+        )
+        .unwrap();
+}
+
+/// The bytes of the files in a directory.
+fn dir_bytes(p: &Project, rel: &str) -> u64 {
+    std::fs::read_dir(p.path().join(rel))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn prune_deletes_old_runs_but_never_a_marker_nor_the_latest_run_and_dry_run_deletes_nothing() {
+    let p = Project::new();
+    p.pipeline(
+        "p",
+        "[params]\nday = { type = 'date', default = '2026-12-01' }\n\
+         [tasks.a]\ncommand = 'echo rows 1 >> \"$PLUMB_METRICS\"'\n",
+    );
+    // A pipeline whose anomaly test compares with ten years of history.
+    p.pipeline(
+        "q",
+        "[tasks.a]\ncommand = 'echo rows 1 >> \"$PLUMB_METRICS\"'\n\
+         [tasks.a.expect.rows]\nanomaly = 'warn'\nwindow = '3650d'\n",
+    );
+    for args in [
+        &["run", "p", "-p", "day=2026-11-01"][..],
+        &["reset", "p", "a", "-p", "day=2026-11-01"],
+        &["run", "p", "-p", "day=2026-11-01"],
+        &["run", "p", "-p", "day=2026-11-02"],
+        &["run", "q"],
+        &["reset", "q", "a"],
+        &["run", "q"],
+    ] {
+        assert_eq!(p.plumb(args).code, 0, "{args:?}");
+    }
+    let runs = run_ids(&p);
+    let (old, q_old) = (&runs[0], &runs[3]);
+    backdate(&p);
+    p.file(
+        "state/logs/p/20200101T000000Z-dead/a.1.log",
+        "left by a prune that was killed\n",
+    );
+    let markers = || p.count("SELECT COUNT(*) FROM markers");
+    assert_eq!(markers(), 3);
+    let size = dir_bytes(&p, &format!("state/logs/p/{old}"));
+
+    let dry = p.plumb(&["prune", "--older-than", "90d", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    let expected = |verb: &str| {
+        format!(
+            "{verb} 1 run that ended before CUTOFF (1 attempt, 1 metric value, {} of logs), and 1 log directory of runs no longer recorded\n  \
+               {old}  p day=2026-11-01  ended 2025-01-01 00:01:00 +00:00  1 attempt, 1 metric value, {size} B\n  \
+               state/logs/p/20200101T000000Z-dead  log directory of a run no longer recorded, 32 B\n\
+             kept 1 older run within an anomaly expectation's window\n",
+            if size + 32 < 1024 {
+                format!("{} B", size + 32)
+            } else {
+                format!("{:.1} KiB", (size + 32) as f64 / 1024.0)
+            },
+        )
+    };
+    // The cutoff is a moment shown in UTC: `2026-09-05 02:00:00 +00:00`.
+    let no_cutoff = |s: &str| {
+        let t = s
+            .split("ended before ")
+            .nth(1)
+            .and_then(|t| t.get(..26))
+            .unwrap_or("");
+        assert!(t.ends_with(" +00:00"), "{s}");
+        s.replacen(t, "CUTOFF", 1)
+    };
+    assert_eq!(no_cutoff(&dry.stdout), expected("would delete"));
+    assert_eq!(
+        p.count("SELECT COUNT(*) FROM runs"),
+        5,
+        "a dry run deletes nothing"
+    );
+    assert!(p.exists(&format!("state/logs/p/{old}")) && p.exists("state/logs/p/20200101T000000Z-dead"));
+
+    let out = p.plumb(&["prune", "--older-than", "90d"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(no_cutoff(&out.stdout), expected("deleted"));
+    assert_eq!(markers(), 3, "never a marker");
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM runs WHERE run_id = '{old}'")),
+        0
+    );
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM attempts WHERE run_id = '{old}'")),
+        0
+    );
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM metrics WHERE run_id = '{old}'")),
+        0
+    );
+    assert_eq!(
+        p.count(&format!("SELECT COUNT(*) FROM runs WHERE run_id = '{q_old}'")),
+        1
+    );
+    assert_eq!(p.count("SELECT COUNT(*) FROM runs"), 4);
+    assert!(!p.exists(&format!("state/logs/p/{old}")) && !p.exists("state/logs/p/20200101T000000Z-dead"));
+    // What is left still says how each instance got done, and runs resume as before.
+    let status = p.plumb(&["status", "p", "-p", "day=2026-11-01"]).stdout;
+    assert!(status.starts_with("p day=2026-11-01: 1 done\n"), "{status}");
+    assert!(
+        p.plumb(&["run", "p", "-p", "day=2026-11-01"])
+            .stdout
+            .contains("1 task: 1 done before")
+    );
+    let again = p.plumb(&["prune", "--older-than", "90d"]);
+    assert!(
+        again.stdout.starts_with("deleted 0 runs that ended before "),
+        "{}",
+        again.stdout
+    );
+    let bad = p.plumb(&["prune", "--older-than", "90"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("duration 90 has no unit; write \"90s\" for seconds"),
+        "{}",
+        bad.stderr
     );
 }
