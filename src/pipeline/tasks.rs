@@ -542,6 +542,12 @@ fn refusal(r: &Refusal, key: &str, what: &str, vars: &[(String, Vec<String>)]) -
             ),
             format!("check that the value is a number first: n=\"${var}\"; case $n in ''|*[!0-9]*) exit 2;; esac; echo $((n + 1))"),
         ),
+        Why::Evaluated => (
+            format!(
+                "{ph} stands in a ${{x:offset}} or an array subscript ${{a[i]}}, which bash evaluates as an arithmetic expression (and runs commands named in it)"
+            ),
+            format!("check that the value is a number first: n=\"${var}\"; case $n in ''|*[!0-9]*) exit 2;; esac; echo \"${{x:n}}\""),
+        ),
         Why::Code(i) if i.lang == Lang::Ssh => (
             if i.stdin {
                 format!("{ph} is inside the commands that `ssh` sends to the remote shell")
@@ -560,6 +566,10 @@ fn refusal(r: &Refusal, key: &str, what: &str, vars: &[(String, Vec<String>)]) -
             };
             let form = i.lang.env_form(&var);
             let help = match (i.lang, i.stdin) {
+                (Lang::Shell, false) if i.shown.starts_with("env ") => format!(
+                    "`{}` splits its string into a command line, so a value there is parsed as words and code: drop -S and write the command's words after env, the placeholder as an argument of its own",
+                    i.shown
+                ),
                 (Lang::Shell, false) => format!(
                     "plumb cannot quote for another interpreter: read the value from the environment there, inside single quotes so that only `{}` expands it: '... {form} ...'",
                     i.shown

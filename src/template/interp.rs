@@ -159,24 +159,65 @@ pub fn code_words(words: &[Word]) -> Vec<(usize, Interp)> {
             out.push((j, Interp::new(format!("{p} {flag}"), Lang::Shell)));
         }
     }
+    // `env -S STRING` splits the string into a command line of its own.
+    for i in 0..words.len() {
+        if words[i].program() == Some("env") {
+            let flags = Flags {
+                code: "S",
+                long_code: &["--split-string"],
+                arg: "uCP",
+                long_arg: &["--unset", "--chdir"],
+                ..Flags::NONE
+            };
+            let mut j = i + 1;
+            while j < words.len() && is_option(&words[j]) {
+                match option(&words[j], &flags) {
+                    Opt::Code(flag, attached) => {
+                        let at = if attached { j } else { j + 1 };
+                        if at < words.len() {
+                            out.push((at, Interp::new(format!("env {flag}"), Lang::Shell)));
+                        }
+                        break;
+                    }
+                    Opt::Arg(_, attached) => j += if attached { 1 } else { 2 },
+                    Opt::Plain => j += 1,
+                }
+            }
+        }
+    }
     let Some(i) = command_position(words) else {
         return out;
     };
     let program = words[i].program().expect("a command position has literal text");
     let rest = i + 1..words.len();
     match program {
-        "eval" => out.extend(rest.map(|j| (j, Interp::new("eval".into(), Lang::Shell)))),
+        // Each takes shell code as an argument: the action of a trap, the value of an alias.
+        "eval" | "trap" | "alias" => out.extend(rest.map(|j| (j, Interp::new(program.into(), Lang::Shell)))),
         "ssh" => {
             if let Some(dest) = ssh_destination(words, i) {
                 out.extend((dest + 1..words.len()).map(|j| (j, Interp::new("ssh".into(), Lang::Ssh))));
             }
         }
         "su" | "runuser" | "flock" | "script" => {
+            let arg = match program {
+                "su" | "runuser" => "gGsw",
+                "script" => "EIOBTm",
+                _ => "wE",
+            };
+            let flags = Flags {
+                code: "c",
+                long_code: &["--command"],
+                arg,
+                ..Flags::NONE
+            };
             for j in rest {
-                let flag = words[j].text.as_deref();
-                if matches!(flag, Some("-c" | "--command")) && j + 1 < words.len() {
-                    let shown = format!("{program} {}", flag.unwrap_or_default());
-                    out.push((j + 1, Interp::new(shown, Lang::Shell)));
+                if is_option(&words[j])
+                    && let Opt::Code(flag, attached) = option(&words[j], &flags)
+                {
+                    let at = if attached { j } else { j + 1 };
+                    if at < words.len() {
+                        out.push((at, Interp::new(format!("{program} {flag}"), Lang::Shell)));
+                    }
                 }
             }
         }
@@ -216,7 +257,16 @@ pub fn reads_code(words: &[Word]) -> Option<Interp> {
     let i = command_position(words)?;
     let p = words[i].program()?;
     if SHELLS.contains(&p) {
-        return matches!(shell(words, i), Shell::Stdin).then(|| Interp::new(p.into(), Lang::Shell));
+        let stdin = match shell(words, i) {
+            Shell::Stdin => true,
+            Shell::Other(Some(j)) => reads_descriptor(&words[j]),
+            _ => false,
+        };
+        return stdin.then(|| Interp::new(p.into(), Lang::Shell));
+    }
+    if matches!(p, "." | "source") {
+        let stdin = words.get(i + 1).is_some_and(reads_descriptor);
+        return stdin.then(|| Interp::new(p.into(), Lang::Shell));
     }
     if p == "ssh" {
         let dest = ssh_destination(words, i)?;
@@ -224,8 +274,97 @@ pub fn reads_code(words: &[Word]) -> Option<Interp> {
     }
     let lang = language(p)?;
     let (code, operand) = flagged(words, i, lang);
-    let stdin = code.is_empty() && operand.is_none_or(|j| words[j].text.as_deref() == Some("-"));
+    let stdin = code.is_empty()
+        && operand.is_none_or(|j| words[j].text.as_deref() == Some("-") || reads_descriptor(&words[j]));
     stdin.then(|| Interp::new(p.into(), lang))
+}
+
+/// Whether a script operand names standard input or another descriptor (`/dev/stdin`,
+/// `/dev/fd/3`): what the command reads there is its here-documents and pipes.
+fn reads_descriptor(w: &Word) -> bool {
+    w.text.as_deref().is_some_and(|t| {
+        t == "/dev/stdin" || t.starts_with("/dev/fd/") || t.starts_with("/proc/self/fd/")
+    })
+}
+
+/// The options of a program that takes code as the argument of a flag.
+struct Flags {
+    /// Short options whose argument is code: the rest of the word, or the next word.
+    code: &'static str,
+    /// Long options whose argument is code: after `=`, or the next word.
+    long_code: &'static [&'static str],
+    /// Short options that take an argument: the rest of the word, or the next word.
+    arg: &'static str,
+    long_arg: &'static [&'static str],
+    /// Short options that take the rest of the word, if any, as their argument.
+    rest: &'static str,
+    /// Whether a short option's argument may be attached (`-cCODE`); node's may not, and its
+    /// `-pe` is `-p -e`, with the code in the next word.
+    attach: bool,
+}
+
+impl Flags {
+    const NONE: Flags = Flags {
+        code: "",
+        long_code: &[],
+        arg: "",
+        long_arg: &[],
+        rest: "",
+        attach: true,
+    };
+}
+
+/// What an option word is.
+enum Opt {
+    /// Its argument is code: the flag as written up to the code letter, and whether the code
+    /// is attached (`-cCODE`, `--eval=CODE`) rather than the next word.
+    Code(String, bool),
+    /// An option with an argument (the letter, `-` for a long one), attached or not.
+    Arg(char, bool),
+    /// Options without arguments.
+    Plain,
+}
+
+/// Whether `w` reads as an option: `-x...` or `--x...`, written literally at least up to the
+/// first expansion.
+fn is_option(w: &Word) -> bool {
+    let t = w.text.as_deref().unwrap_or(&w.lead);
+    t.len() > 1 && t.starts_with('-') && t != "--"
+}
+
+/// Read an option word (see [`is_option`]). A cluster of short options is read letter by
+/// letter as getopt does: the first letter that takes an argument takes the rest of the word,
+/// or the next word when it is last.
+fn option(w: &Word, f: &Flags) -> Opt {
+    let t = w.text.as_deref().unwrap_or(&w.lead);
+    // An expansion after the literal lead continues the word.
+    let more = |end: usize| w.text.is_none() || end < t.len();
+    if t.starts_with("--") {
+        let (name, eq) = match t.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (t, false),
+        };
+        if f.long_code.contains(&name) {
+            return Opt::Code(name.to_string(), eq);
+        }
+        if f.long_arg.contains(&name) {
+            return Opt::Arg('-', eq);
+        }
+        return Opt::Plain;
+    }
+    for (n, c) in t.char_indices().skip(1) {
+        let end = n + c.len_utf8();
+        if f.code.contains(c) {
+            return Opt::Code(t[..end].to_string(), f.attach && more(end));
+        }
+        if f.arg.contains(c) {
+            return Opt::Arg(c, more(end));
+        }
+        if f.rest.contains(c) {
+            return Opt::Arg(c, true);
+        }
+    }
+    Opt::Plain
 }
 
 /// Where the program of the command stands: after assignments, reserved words and wrappers.
@@ -371,22 +510,39 @@ pub(super) fn awk(p: &str) -> bool {
     matches!(p, "awk" | "gawk" | "mawk" | "nawk")
 }
 
-/// The program operand of the `awk` at `i`, unless it reads its program from a file.
+/// The program of the `awk` at `i` (the operand, or gawk's `-e TEXT`), unless it reads its
+/// program from a file. A field separator or an assignment (`-F{{v}}`, `-v x={{v}}`) is data.
 fn awk_program(words: &[Word], i: usize) -> Option<usize> {
+    let flags = Flags {
+        code: "e",
+        long_code: &["--source"],
+        arg: "fEvFWil",
+        long_arg: &[
+            "--file",
+            "--exec",
+            "--assign",
+            "--field-separator",
+            "--include",
+            "--load",
+        ],
+        ..Flags::NONE
+    };
     let mut j = i + 1;
-    while let Some(t) = words.get(j)?.text.as_deref() {
-        match t {
-            "--" => {
-                j += 1;
-                break;
-            }
-            "-f" | "--file" | "-E" | "--exec" | "-e" | "--source" => return None,
-            "-v" | "-F" | "-W" | "-i" | "-l" | "--assign" | "--field-separator" | "--include" | "--load" => {
-                j += 2
-            }
-            _ if t.starts_with("-f") => return None,
-            _ if t.len() > 1 && t.starts_with('-') => j += 1,
-            _ => break,
+    while let Some(w) = words.get(j) {
+        if w.text.as_deref() == Some("--") {
+            j += 1;
+            break;
+        }
+        if !is_option(w) {
+            break;
+        }
+        let t = w.text.as_deref().unwrap_or(&w.lead);
+        match option(w, &flags) {
+            Opt::Code(_, attached) => return Some(if attached { j } else { j + 1 }).filter(|&k| k < words.len()),
+            Opt::Arg('f' | 'E', _) => return None,
+            Opt::Arg('-', _) if t.starts_with("--file") || t.starts_with("--exec") => return None,
+            Opt::Arg(_, attached) => j += if attached { 1 } else { 2 },
+            Opt::Plain => j += 1,
         }
     }
     (j < words.len()).then_some(j)
@@ -411,54 +567,81 @@ pub(super) fn language(p: &str) -> Option<Lang> {
     })
 }
 
+/// The options of the interpreters of [`language`].
+fn lang_flags(lang: Lang) -> Flags {
+    match lang {
+        Lang::Python => Flags {
+            code: "c",
+            arg: "WXm",
+            ..Flags::NONE
+        },
+        // `-e`, `-ne`, `-lane`, `-E`, but not `-Mfeature=e` or `-pi.bak`.
+        Lang::Perl => Flags {
+            code: "eE",
+            rest: "MmIxdDiCF",
+            ..Flags::NONE
+        },
+        Lang::Ruby => Flags {
+            code: "e",
+            arg: "IrCE",
+            rest: "KWTFix",
+            ..Flags::NONE
+        },
+        Lang::Node => Flags {
+            code: "ep",
+            long_code: &["--eval", "--print"],
+            arg: "r",
+            long_arg: &["--require", "--import", "--loader"],
+            rest: "",
+            attach: false,
+        },
+        Lang::Php => Flags {
+            code: "rBRE",
+            arg: "cdzt",
+            ..Flags::NONE
+        },
+        Lang::R => Flags {
+            code: "e",
+            ..Flags::NONE
+        },
+        Lang::Lua => Flags {
+            code: "e",
+            arg: "l",
+            ..Flags::NONE
+        },
+        Lang::Shell | Lang::Ssh | Lang::Awk => Flags::NONE,
+    }
+}
+
 /// For the interpreter at `i`: the words that are code (with the flag that makes them so), and
 /// the first operand (a script file, or `-`), if any.
 pub(super) fn flagged(words: &[Word], i: usize, lang: Lang) -> (Vec<(usize, String)>, Option<usize>) {
+    let flags = lang_flags(lang);
     let mut code = Vec::new();
     let mut j = i + 1;
-    while let Some(t) = words.get(j).map(|w| w.text.as_deref()) {
-        let Some(t) = t else {
-            return (code, Some(j));
-        };
-        if t == "--" {
+    while let Some(w) = words.get(j) {
+        if w.text.as_deref() == Some("--") {
             j += 1;
             break;
         }
-        if !(t.len() > 1 && t.starts_with('-')) {
+        if !is_option(w) {
             return (code, Some(j));
         }
-        let is_code = match lang {
-            Lang::Python => t == "-c" || (!t.starts_with("--") && t.ends_with('c')),
-            // `-e`, `-ne`, `-lane`, `-E`, but not `-Mfeature=e`.
-            Lang::Perl | Lang::Ruby => {
-                !t.starts_with("--")
-                    && t[1..].chars().all(|c| c.is_ascii_alphabetic())
-                    && (t.ends_with('e') || (lang == Lang::Perl && t.ends_with('E')))
-                    && !t[1..].starts_with(['M', 'm', 'I', 'i', 'x', 'd', 'r'])
+        match option(w, &flags) {
+            Opt::Code(flag, attached) => {
+                let at = if attached { j } else { j + 1 };
+                if at < words.len() {
+                    code.push((at, flag));
+                }
+                j = at + 1;
+                if lang == Lang::Python {
+                    // Everything after python's -c CODE is sys.argv.
+                    return (code, None);
+                }
             }
-            Lang::Node => matches!(t, "-e" | "--eval" | "-p" | "--print"),
-            Lang::Php => t == "-r",
-            Lang::R | Lang::Lua => t == "-e",
-            Lang::Shell | Lang::Ssh | Lang::Awk => false,
-        };
-        let takes_arg = match lang {
-            Lang::Python => matches!(t, "-W" | "-X"),
-            Lang::Node => matches!(t, "-r" | "--require" | "--import" | "--loader"),
-            _ => false,
-        };
-        if is_code {
-            if j + 1 < words.len() {
-                code.push((j + 1, t.to_string()));
-            }
-            j += 2;
-            if lang == Lang::Python {
-                // Everything after python's -c CODE is sys.argv.
-                return (code, None);
-            }
-        } else if lang == Lang::Python && t == "-m" {
-            return (code, Some(j));
-        } else {
-            j += if takes_arg { 2 } else { 1 };
+            Opt::Arg('m', _) if lang == Lang::Python => return (code, Some(j)),
+            Opt::Arg(_, attached) => j += if attached { 1 } else { 2 },
+            Opt::Plain => j += 1,
         }
     }
     let operand = (j < words.len()).then_some(j);

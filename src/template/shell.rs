@@ -80,6 +80,9 @@ pub enum Why {
     HeredocDelimiter,
     /// Inside `$((...))`, which the shell evaluates as an expression.
     Arithmetic,
+    /// In a `${x:offset:length}` or an array subscript `${a[i]}`, which bash evaluates as an
+    /// expression.
+    Evaluated,
     /// Inside code handed to another interpreter.
     Code(Interp),
 }
@@ -227,8 +230,12 @@ pub fn refuse_argv(items: &[Template]) -> Vec<(usize, Refusal)> {
         .enumerate()
         .map(|(i, t)| {
             let text = (t.placeholders().count() == 0).then(|| t.render(|_| None));
+            let lead = match t.segments.first() {
+                Some(Segment::Text(s)) => s.clone(),
+                _ => String::new(),
+            };
             interp::Word {
-                lead: text.clone().unwrap_or_default(),
+                lead,
                 text,
                 phs: vec![i],
             }
@@ -337,8 +344,9 @@ struct Command {
     words: Vec<interp::Word>,
     /// Placeholders in what the command reads on standard input (here-documents, `<<<`).
     stdin: Vec<usize>,
-    /// The command before it in a pipeline.
-    piped_from: Option<usize>,
+    /// Where the pipeline that feeds its standard input begins: every command from that index
+    /// up to this one (groups and substitutions included) writes to that pipe.
+    upstream: Option<usize>,
 }
 
 impl Analysis {
@@ -357,9 +365,9 @@ impl Analysis {
         }
     }
 
-    fn command(&mut self, piped_from: Option<usize>) -> usize {
+    fn command(&mut self, upstream: Option<usize>) -> usize {
         self.commands.push(Command {
-            piped_from,
+            upstream,
             ..Command::default()
         });
         self.commands.len() - 1
@@ -392,20 +400,17 @@ impl Analysis {
     /// runs as code, or what it reads as code on standard input.
     fn apply_interpreters(&mut self) {
         let mut code: Vec<(usize, Interp)> = Vec::new();
-        for c in &self.commands {
+        for (n, c) in self.commands.iter().enumerate() {
             for (w, how) in interp::code_words(&c.words) {
                 code.extend(c.words[w].phs.iter().map(|&k| (k, how.clone())));
             }
             if let Some(how) = interp::reads_code(&c.words) {
                 let how = how.from_stdin();
                 code.extend(c.stdin.iter().map(|&k| (k, how.clone())));
-                if let Some(p) = c.piped_from {
-                    let before = &self.commands[p];
-                    let all = before
-                        .words
+                if let Some(p) = c.upstream {
+                    let all = self.commands[p..n]
                         .iter()
-                        .flat_map(|w| w.phs.iter())
-                        .chain(&before.stdin);
+                        .flat_map(|b| b.words.iter().flat_map(|w| w.phs.iter()).chain(&b.stdin));
                     code.extend(all.map(|&k| (k, how.clone())));
                 }
             }
@@ -506,6 +511,11 @@ struct Level {
     word: Option<WordBuf>,
     role: Option<Role>,
     heredocs: Vec<Heredoc>,
+    /// The first command of the pipeline being read.
+    pipe_start: usize,
+    /// For each open `(` or `{`, the `pipe_start` when it opened: a pipe after the group's
+    /// close is fed by the whole group.
+    groups: Vec<usize>,
 }
 
 struct Lexer<'t, 'a> {
@@ -536,6 +546,8 @@ impl Lexer<'_, '_> {
             word: None,
             role: None,
             heredocs: Vec::new(),
+            pipe_start: command,
+            groups: Vec::new(),
         };
         while let Some(t) = self.peek() {
             match t {
@@ -562,7 +574,11 @@ impl Lexer<'_, '_> {
                 }
                 Tok::C('(') => {
                     self.end_word(&mut l);
-                    self.end_command(&mut l, false);
+                    // `a | (sh)`: the subshell is still the pipe's reader.
+                    let c = &self.a.commands[l.command];
+                    let piped = c.words.is_empty() && c.upstream.is_some();
+                    self.end_command(&mut l, piped);
+                    l.groups.push(l.pipe_start);
                     l.frames.push(0);
                     self.i += 1;
                 }
@@ -575,6 +591,9 @@ impl Lexer<'_, '_> {
                         // The end of a `case` pattern.
                     } else if l.frames.len() > 1 {
                         l.frames.pop();
+                        if let Some(g) = l.groups.pop() {
+                            l.pipe_start = g;
+                        }
                     } else if closer == Closer::Paren {
                         return;
                     }
@@ -611,6 +630,12 @@ impl Lexer<'_, '_> {
                 match w.text.as_deref() {
                     Some("case") if first => *cases += 1,
                     Some("esac") if first && *cases > 0 => *cases -= 1,
+                    Some("{") if first => l.groups.push(l.pipe_start),
+                    Some("}") if first => {
+                        if let Some(g) = l.groups.pop() {
+                            l.pipe_start = g;
+                        }
+                    }
                     _ => {}
                 }
                 command.words.push(interp::Word {
@@ -637,8 +662,10 @@ impl Lexer<'_, '_> {
 
     fn end_command(&mut self, l: &mut Level, piped: bool) {
         l.role = None;
-        let before = l.command;
-        l.command = self.a.command(piped.then_some(before));
+        l.command = self.a.command(piped.then_some(l.pipe_start));
+        if !piped {
+            l.pipe_start = l.command;
+        }
     }
 
     /// `<`, `>`, `>>`, `<&`, `>&`, `<>`, `>|`, `<<`, `<<-`, `<<<`.
@@ -886,9 +913,10 @@ impl Lexer<'_, '_> {
                 w.dynamic();
                 self.i += 1;
             }
+            // `$$'...'` is `$$` and a quoted string: the character is part of the expansion.
             Some(Tok::C(c)) if c.is_ascii_alphanumeric() || "_@*#?$!-".contains(c) => {
                 w.dynamic();
-                self.i += 1;
+                self.i += 2;
             }
             _ => {
                 w.push('$');
@@ -919,6 +947,32 @@ impl Lexer<'_, '_> {
 
     /// After `${`, to the matching `}`.
     fn braced(&mut self, mode: Mode) {
+        // The parameter: `${#x}`, `${!x}`, a name, a digit run or one special character.
+        if self.is(0, '#') || self.is(0, '!') {
+            self.i += 1;
+        }
+        let name_start = self.i;
+        while let Some(Tok::C(c)) = self.peek()
+            && (c.is_ascii_alphanumeric() || c == '_')
+        {
+            self.i += 1;
+        }
+        if self.i == name_start
+            && let Some(Tok::C(c)) = self.peek()
+            && "@*#?$!-".contains(c)
+        {
+            self.i += 1;
+        }
+        // bash evaluates an array subscript and a `${x:offset:length}` as arithmetic.
+        if self.is(0, '[') {
+            self.i += 1;
+            self.evaluated('[', ']');
+        }
+        if self.is(0, ':') && !matches!(self.at(1), Some(Tok::C('-' | '=' | '?' | '+'))) {
+            self.i += 1;
+            self.evaluated('{', '}');
+            return;
+        }
         let mut w = WordBuf::new(Role::Arg);
         while let Some(t) = self.peek() {
             match t {
@@ -942,6 +996,22 @@ impl Lexer<'_, '_> {
                     self.i += 1;
                 }
                 Tok::C(_) => self.i += 1,
+            }
+        }
+    }
+
+    /// Text that bash evaluates as arithmetic, to the `close` that matches: every placeholder
+    /// in it is refused, inside substitutions too (their output is evaluated as well).
+    fn evaluated(&mut self, open: char, close: char) {
+        let mut depth = 0u32;
+        while let Some(t) = self.peek() {
+            self.i += 1;
+            match t {
+                Tok::C(c) if c == close && depth == 0 => return,
+                Tok::C(c) if c == close => depth -= 1,
+                Tok::C(c) if c == open => depth += 1,
+                Tok::P(k) => self.a.seen(k, Err(Why::Evaluated)),
+                Tok::C(_) => {}
             }
         }
     }

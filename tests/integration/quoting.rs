@@ -411,6 +411,102 @@ error: `{{v}}` in `command` of task `a` is inside code that `eval` runs
 }
 
 #[test]
+fn code_passed_the_less_obvious_ways_is_refused() {
+    // Each of these ran a value such as `x$(touch canary)` before: a trap action, code attached
+    // to its flag, a pipe into sh further along, a script read from /dev/stdin, env -S, and a
+    // substring offset that bash evaluates.
+    refused(
+        r#"[params]
+v = ''
+[tasks.a]
+command = '''
+trap 'echo {{v}}' EXIT
+python3 -c"print('{{v}}')"
+echo {{v}} | cat | sh
+sh /dev/stdin <<EOF
+echo {{v}}
+EOF
+env -S 'sh -c {{v}}'
+echo ${x:{{v}}}
+'''
+[tasks.b]
+command = ['perl', '-le{{v}}']
+"#,
+        r#"error: `{{v}}` in `command` of task `a` is inside code that `trap` runs
+ --> pipelines/p.toml:5:12
+  |
+5 | trap 'echo {{v}}' EXIT
+  |            ^^^^^
+  |
+  = help: plumb cannot quote for another interpreter: read the value from the environment there, inside single quotes so that only `trap` expands it: '... "$PLUMB_PARAM_V" ...'
+
+error: `{{v}}` in `command` of task `a` is inside code that `python3 -c` runs
+ --> pipelines/p.toml:6:19
+  |
+6 | python3 -c"print('{{v}}')"
+  |                   ^^^^^
+  |
+  = help: plumb cannot quote for another interpreter: read the value from the environment there: os.environ["PLUMB_PARAM_V"]
+
+error: `{{v}}` in `command` of task `a` is inside code that `sh` reads on its standard input
+ --> pipelines/p.toml:7:6
+  |
+7 | echo {{v}} | cat | sh
+  |      ^^^^^
+  |
+  = help: plumb cannot quote for another interpreter: read the value from the environment there as "$PLUMB_PARAM_V", and quote the here-document's delimiter (<<'EOF') so that only `sh` expands it
+
+error: `{{v}}` in `command` of task `a` is inside code that `sh` reads on its standard input
+ --> pipelines/p.toml:9:6
+  |
+9 | echo {{v}}
+  |      ^^^^^
+  |
+  = help: plumb cannot quote for another interpreter: read the value from the environment there as "$PLUMB_PARAM_V", and quote the here-document's delimiter (<<'EOF') so that only `sh` expands it
+
+error: `{{v}}` in `command` of task `a` is inside code that `env -S` runs
+  --> pipelines/p.toml:11:15
+   |
+11 | env -S 'sh -c {{v}}'
+   |               ^^^^^
+   |
+   = help: `env -S` splits its string into a command line, so a value there is parsed as words and code: drop -S and write the command's words after env, the placeholder as an argument of its own
+
+error: `{{v}}` in `command` of task `a` stands in a ${x:offset} or an array subscript ${a[i]}, which bash evaluates as an arithmetic expression (and runs commands named in it)
+  --> pipelines/p.toml:12:10
+   |
+12 | echo ${x:{{v}}}
+   |          ^^^^^
+   |
+   = help: check that the value is a number first: n="$PLUMB_PARAM_V"; case $n in ''|*[!0-9]*) exit 2;; esac; echo "${x:n}"
+
+error: `{{v}}` in `command` of task `b` is inside code that `perl -le` runs
+  --> pipelines/p.toml:15:24
+   |
+15 | command = ['perl', '-le{{v}}']
+   |                        ^^^^^
+   |
+   = help: plumb cannot quote for another interpreter: read the value from the environment there: $ENV{PLUMB_PARAM_V}
+
+7 errors in pipelines/p.toml
+"#,
+    );
+    // Data where the review found refusals: a field separator, `$$` before a quoted string.
+    let p = Project::new();
+    p.pipeline(
+        "p",
+        r#"[params]
+v = ''
+[tasks.a]
+command = '''printf 'a,b\n' | awk -F{{v}} '{print $2}' > got.txt; printf %s $$'{{v}}' > /dev/null'''
+"#,
+    );
+    let out = p.plumb(&["run", "p", "-p", "v=,"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(p.lines("got.txt"), vec!["b"]);
+}
+
+#[test]
 fn places_where_the_shell_expands_nothing_are_refused() {
     refused(
         "[params]\nv = ''\n[tasks.a]\ncommand = '''\ncat > f <<'EOF'\nname={{v}}\nEOF'''\n",

@@ -103,6 +103,10 @@ fn each_placeholder_gets_the_place_the_shell_gives_it() {
         ("echo \"${{v}}\"", &["AfterDollar"]),
         ("echo $'{{v}}'", &["DollarSingle"]),
         ("echo $(( {{v}} + 1 ))", &["Arithmetic"]),
+        ("echo ${x:{{v}}} \"${x:1:{{v}}}\" ${a[{{v}}]}", &["Evaluated", "Evaluated", "Evaluated"]),
+        ("echo ${x:-{{v}}} ${x:={{v}}} ${#x} {{v}}", &["Word", "Word", "Word"]),
+        // `$$` and a quoted string, not `$'...'`.
+        ("printf %s $$'{{v}}'", &["Single"]),
         // Escaped, the backslash and the dollar are ordinary characters.
         (
             "echo \\\\{{v}} \\${{v}} \"\\\\{{v}}\"",
@@ -146,6 +150,37 @@ fn code_for_another_interpreter_is_refused() {
         ("bash <<< \"echo {{v}}\"", &["Code(bash, stdin)"]),
         ("python3 - <<EOF\nprint('{{v}}')\nEOF", &["Code(python3, stdin)"]),
         ("ssh host <<EOF\nls {{v}}\nEOF", &["Code(ssh, stdin)"]),
+        // Shell code as the argument of a builtin.
+        ("trap 'rm {{v}}' EXIT", &["Code(trap)"]),
+        ("trap \"echo {{v}}\" EXIT", &["Code(trap)"]),
+        ("alias e='echo {{v}}'", &["Code(alias)"]),
+        // Code attached to its flag, and flags grouped with others.
+        ("python3 -c\"print('{{v}}')\"", &["Code(python3 -c)"]),
+        ("python3 '-cprint(\"{{v}}\")'", &["Code(python3 -c)"]),
+        ("python3 -Ec '{{v}}'", &["Code(python3 -Ec)"]),
+        ("perl -e'print \"{{v}}\"'", &["Code(perl -e)"]),
+        ("perl -le'print \"{{v}}\"'", &["Code(perl -le)"]),
+        ("node --eval=\"{{v}}\"", &["Code(node --eval)"]),
+        ("node -pe \"{{v}}\"", &["Code(node -p)"]),
+        ("script -qc 'ls {{v}}' /dev/null", &["Code(script -qc)"]),
+        ("su root -lc 'ls {{v}}'", &["Code(su -lc)"]),
+        ("su --command='ls {{v}}' root", &["Code(su --command)"]),
+        ("gawk -e '{print \"{{v}}\"}' f", &["Code(gawk)"]),
+        // Code read from a descriptor.
+        ("sh /dev/stdin <<EOF\necho {{v}}\nEOF", &["Code(sh, stdin)"]),
+        (". /dev/stdin <<EOF\necho {{v}}\nEOF", &["Code(., stdin)"]),
+        ("sh /dev/fd/3 3<<EOF\necho {{v}}\nEOF", &["Code(sh, stdin)"]),
+        ("python3 /dev/stdin <<EOF\nprint('{{v}}')\nEOF", &["Code(python3, stdin)"]),
+        // A pipe into a shell further along, or from a group.
+        ("echo {{v}} | cat | sh", &["Code(sh, stdin)"]),
+        ("echo {{v}} | tee /dev/null | sh", &["Code(sh, stdin)"]),
+        ("{ echo {{v}}; } | sh", &["Code(sh, stdin)"]),
+        ("(echo {{v}}) | sh", &["Code(sh, stdin)"]),
+        ("echo {{v}} | (sh)", &["Code(sh, stdin)"]),
+        ("echo \"$(echo {{v}})\" | sh", &["Code(sh, stdin)"]),
+        // env -S splits its string into a command line.
+        ("env -S 'sh -c {{v}}'", &["Code(env -S)"]),
+        ("env -iS\"sh -c {{v}}\"", &["Code(env -iS)"]),
         // Data: arguments after the code, files, other programs, words that only look alike.
         ("sh -c 'echo \"$1\"' sh {{v}}", &["Word"]),
         ("X={{v}} sh -c 'echo \"$X\"'", &["Word"]),
@@ -160,6 +195,18 @@ fn code_for_another_interpreter_is_refused() {
         ("printf '%s' {{v}} | grep sh", &["Word"]),
         ("grep -c sh {{v}}", &["Word"]),
         ("echo {{v}} | ssh host 'cat > f'", &["Word"]),
+        ("awk -F{{v}} '{print}' f", &["Word"]),
+        ("awk --field-separator={{v}} '{print}' f", &["Word"]),
+        ("perl -pi.bak -e 's/a/b/' {{v}}", &["Word"]),
+        ("perl -Mstrict -le 'print 1' {{v}}", &["Word"]),
+        ("python3 -W ignore script.py {{v}}", &["Word"]),
+        ("node -r dotenv/config app.js {{v}}", &["Word"]),
+        ("echo {{v}} > f; cat f | sort", &["Word"]),
+        ("echo {{v}}; echo a | sh", &["Word"]),
+        ("(echo {{v}}); echo a | sh", &["Word"]),
+        ("{ echo {{v}}; }; echo a | sh", &["Word"]),
+        ("sh /dev/null {{v}}", &["Word"]),
+        ("env -u X -- ls {{v}}", &["Word"]),
     ];
     for (text, want) in table {
         assert_eq!(places(text), *want, "in {text:?}");
@@ -178,6 +225,16 @@ fn argv_code_for_another_interpreter_is_refused() {
         Vec::<usize>::new()
     );
     assert_eq!(argv(&["python3", "-c", "{{v}}"]), vec![2]);
+    assert_eq!(argv(&["python3", "-c{{v}}"]), vec![1]);
+    assert_eq!(argv(&["perl", "-e{{v}}"]), vec![1]);
+    assert_eq!(argv(&["perl", "-le", "{{v}}"]), vec![2]);
+    assert_eq!(argv(&["node", "-pe", "{{v}}"]), vec![2]);
+    assert_eq!(argv(&["node", "--eval={{v}}"]), vec![1]);
+    assert_eq!(argv(&["script", "-qc", "{{v}}", "/dev/null"]), vec![2]);
+    assert_eq!(argv(&["su", "root", "-lc", "{{v}}"]), vec![3]);
+    assert_eq!(argv(&["trap", "{{v}}", "EXIT"]), vec![1]);
+    assert_eq!(argv(&["env", "-S", "sh -c {{v}}"]), vec![2]);
+    assert_eq!(argv(&["awk", "-F{{v}}", "{print}"]), Vec::<usize>::new());
     assert_eq!(argv(&["tasks/load.py", "--date", "{{v}}"]), Vec::<usize>::new());
 }
 
