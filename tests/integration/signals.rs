@@ -25,10 +25,15 @@ fn start_long(p: &Project) -> std::process::Child {
         .spawn()
         .unwrap();
     // The runner handles signals from before its first task starts.
+    // And quick's marker is committed: the long task may start before that commit.
     wait_for(
         "the long task's leader and grandchild",
         Duration::from_secs(10),
-        || !p.read("grandchild.pid").trim().is_empty() && p.read("leader.pid").ends_with('\n'),
+        || {
+            !p.read("grandchild.pid").trim().is_empty()
+                && p.read("leader.pid").ends_with('\n')
+                && p.markers("s") == ["quick"]
+        },
     );
     child
 }
