@@ -282,9 +282,9 @@ pub fn reads_code(words: &[Word]) -> Option<Interp> {
 /// Whether a script operand names standard input or another descriptor (`/dev/stdin`,
 /// `/dev/fd/3`): what the command reads there is its here-documents and pipes.
 fn reads_descriptor(w: &Word) -> bool {
-    w.text.as_deref().is_some_and(|t| {
-        t == "/dev/stdin" || t.starts_with("/dev/fd/") || t.starts_with("/proc/self/fd/")
-    })
+    w.text
+        .as_deref()
+        .is_some_and(|t| t == "/dev/stdin" || t.starts_with("/dev/fd/") || t.starts_with("/proc/self/fd/"))
 }
 
 /// The options of a program that takes code as the argument of a flag.
@@ -538,7 +538,9 @@ fn awk_program(words: &[Word], i: usize) -> Option<usize> {
         }
         let t = w.text.as_deref().unwrap_or(&w.lead);
         match option(w, &flags) {
-            Opt::Code(_, attached) => return Some(if attached { j } else { j + 1 }).filter(|&k| k < words.len()),
+            Opt::Code(_, attached) => {
+                return Some(if attached { j } else { j + 1 }).filter(|&k| k < words.len());
+            }
             Opt::Arg('f' | 'E', _) => return None,
             Opt::Arg('-', _) if t.starts_with("--file") || t.starts_with("--exec") => return None,
             Opt::Arg(_, attached) => j += if attached { 1 } else { 2 },

@@ -103,8 +103,14 @@ fn each_placeholder_gets_the_place_the_shell_gives_it() {
         ("echo \"${{v}}\"", &["AfterDollar"]),
         ("echo $'{{v}}'", &["DollarSingle"]),
         ("echo $(( {{v}} + 1 ))", &["Arithmetic"]),
-        ("echo ${x:{{v}}} \"${x:1:{{v}}}\" ${a[{{v}}]}", &["Evaluated", "Evaluated", "Evaluated"]),
-        ("echo ${x:-{{v}}} ${x:={{v}}} ${#x} {{v}}", &["Word", "Word", "Word"]),
+        (
+            "echo ${x:{{v}}} \"${x:1:{{v}}}\" ${a[{{v}}]}",
+            &["Evaluated", "Evaluated", "Evaluated"],
+        ),
+        (
+            "echo ${x:-{{v}}} ${x:={{v}}} ${#x} {{v}}",
+            &["Word", "Word", "Word"],
+        ),
         // `$$` and a quoted string, not `$'...'`.
         ("printf %s $$'{{v}}'", &["Single"]),
         // Escaped, the backslash and the dollar are ordinary characters.
@@ -170,7 +176,10 @@ fn code_for_another_interpreter_is_refused() {
         ("sh /dev/stdin <<EOF\necho {{v}}\nEOF", &["Code(sh, stdin)"]),
         (". /dev/stdin <<EOF\necho {{v}}\nEOF", &["Code(., stdin)"]),
         ("sh /dev/fd/3 3<<EOF\necho {{v}}\nEOF", &["Code(sh, stdin)"]),
-        ("python3 /dev/stdin <<EOF\nprint('{{v}}')\nEOF", &["Code(python3, stdin)"]),
+        (
+            "python3 /dev/stdin <<EOF\nprint('{{v}}')\nEOF",
+            &["Code(python3, stdin)"],
+        ),
         // A pipe into a shell further along, or from a group.
         ("echo {{v}} | cat | sh", &["Code(sh, stdin)"]),
         ("echo {{v}} | tee /dev/null | sh", &["Code(sh, stdin)"]),
