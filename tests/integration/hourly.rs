@@ -1,5 +1,6 @@
 //! Time params: hourly (and finer) instances, from `run --logical-time` and `-p` (the scheduler's
-//! are in schedule.rs).
+//! are in schedule.rs); and the validate warning for a schedule that fires more often than its
+//! instance changes.
 
 use crate::support::Project;
 
@@ -168,6 +169,64 @@ error: default of param `at`: 2026-11-20T02:30 is not where a 1h slot begins: wr
   = help: without a default a time param is "current", the slot of the run's logical time; "previous" is the one before
 
 5 errors in pipelines/p.toml
+"#
+    );
+}
+
+#[test]
+fn validate_warns_when_a_schedule_fires_more_often_than_its_instance_changes() {
+    let p = Project::new();
+    // An hourly schedule whose only param is a date.
+    p.pipeline(
+        "daily_param",
+        "[pipeline]\nschedule = '0 * * * *'\n[params]\nday = { type = 'date', default = 'today' }\n\
+         [tasks.a]\ncommand = 'true'\n",
+    );
+    // A schedule, and no param at all.
+    p.pipeline(
+        "no_param",
+        "[pipeline]\nschedule = '@daily'\n[tasks.a]\ncommand = 'true'\n",
+    );
+    // Every minute, with instances of an hour.
+    p.pipeline(
+        "too_coarse",
+        "[pipeline]\ndescription = 'x'\nschedule = '* * * * *'\n\
+         [params]\nhour = { type = 'time', every = '1h' }\n[tasks.a]\ncommand = 'true'\n",
+    );
+    // Fine: each fire is its own instance.
+    p.pipeline("hourly", HOURLY);
+    let out = p.plumb(&["validate"]);
+    assert_eq!(out.code, 0, "warnings do not fail validate: {}", out.all());
+    assert_eq!(
+        out.stdout,
+        "ok: pipelines/daily_param.toml (1 task, 0 edges, 1 warning)\n\
+         ok: pipelines/hourly.toml (1 task, 0 edges)\n\
+         ok: pipelines/no_param.toml (1 task, 0 edges, 1 warning)\n\
+         ok: pipelines/too_coarse.toml (1 task, 0 edges, 1 warning)\n"
+    );
+    assert_eq!(
+        out.stderr,
+        r#"warning: the schedule fires more often than the instance changes
+ --> pipelines/daily_param.toml:2:12
+  |
+2 | schedule = '0 * * * *'
+  |            ^^^^^^^^^^^ fires at 00:00 and 01:00, both in one instance of `day` (a date)
+  |
+  = help: the fire at 01:00 finds the instance of 00:00 done; add a time param to [params]: hour = { type = "time", every = "1h" }
+warning: the schedule fires again and again, but the instance never changes
+ --> pipelines/no_param.toml:2:12
+  |
+2 | schedule = '@daily'
+  |            ^^^^^^^^ no param follows the fire time
+  |
+  = help: every fire after the first finds the instance done; add a param that follows it to [params]: date = { type = "date", default = "today" }
+warning: the schedule fires more often than the instance changes
+ --> pipelines/too_coarse.toml:3:12
+  |
+3 | schedule = '* * * * *'
+  |            ^^^^^^^^^^^ fires at 00:00 and 00:01, both in one instance of `hour` (every = "1h")
+  |
+  = help: the fire at 00:01 finds the instance of 00:00 done; give `hour` every = "1m"
 "#
     );
 }
