@@ -1,6 +1,6 @@
-//! Time params: hourly (and finer) instances, from `run --logical-time` and `-p` (the scheduler's
-//! are in schedule.rs); and the validate warning for a schedule that fires more often than its
-//! instance changes.
+//! Time params: hourly (and finer) instances, from `run --logical-time`, `-p` and backfill
+//! (the scheduler's are in schedule.rs); and the validate warning for a schedule that fires more
+//! often than its instance changes.
 
 use crate::support::Project;
 
@@ -228,5 +228,89 @@ warning: the schedule fires more often than the instance changes
   |
   = help: the fire at 00:01 finds the instance of 00:00 done; give `hour` every = "1m"
 "#
+    );
+}
+
+#[test]
+fn backfill_steps_a_time_param_by_its_every_across_the_hour_that_repeats() {
+    let p = Project::new();
+    p.pipeline("hourly", &HOURLY.replace("'1h'", "'30m'"));
+    let out = p.plumb(&[
+        "backfill",
+        "hourly",
+        "--from",
+        "2026-10-25T01:30",
+        "--to",
+        "2026-10-25T03:00",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let values = [
+        "2026-10-25T01:30+02:00",
+        "2026-10-25T02:00+02:00",
+        "2026-10-25T02:30+02:00",
+        "2026-10-25T02:00+01:00",
+        "2026-10-25T02:30+01:00",
+        "2026-10-25T03:00+01:00",
+    ];
+    assert_eq!(
+        p.lines("hours.txt"),
+        values.map(|v| format!("{v} {v}")),
+        "oldest first, each once"
+    );
+    let table = out
+        .stdout
+        .split("\nbackfill hourly by hour: 6 instances, 0 not complete\n")
+        .nth(1)
+        .expect(&out.stdout);
+    let rows: Vec<&str> = table
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let mut want = vec!["hour"];
+    want.extend(values);
+    assert_eq!(rows, want, "{table}");
+
+    // A rerun finds every instance complete; --over names the param; a date is not a time.
+    let again = p.plumb(&[
+        "backfill",
+        "hourly",
+        "--over",
+        "hour",
+        "--from",
+        "2026-10-25T02:00+01:00",
+        "--to",
+        "2026-10-25T03:30",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(
+        again.stdout.starts_with(
+            "2026-10-25T02:00+01:00  complete already, skipped\n\
+             2026-10-25T02:30+01:00  complete already, skipped\n\
+             2026-10-25T03:00+01:00  complete already, skipped\n\
+             backfill hourly hour 2026-10-25T02:00+01:00 .. 2026-10-25T03:30+01:00: 1 to run, 3 complete, 1 at a time\n"
+        ),
+        "{}",
+        again.stdout
+    );
+    let years = p.plumb(&[
+        "backfill",
+        "hourly",
+        "--from",
+        "2020-01-01T00:00",
+        "--to",
+        "2026-01-01T00:00",
+    ]);
+    assert_eq!(years.code, 2);
+    assert_eq!(
+        years.stderr,
+        "error: --from 2020-01-01T00:00 --to 2026-01-01T00:00 spans more than 100000 instances of \
+         `hour`; backfill it in parts\n"
+    );
+    let bad = p.plumb(&["backfill", "hourly", "--from", "2026-10-25", "--to", "2026-10-26"]);
+    assert_eq!(bad.code, 2);
+    assert_eq!(
+        bad.stderr,
+        "error: --from \"2026-10-25\" is not a time: write YYYY-MM-DDTHH:MM or \
+         YYYY-MM-DDTHH:MM+HH:MM in Europe/Berlin, current or previous\n"
     );
 }

@@ -475,10 +475,9 @@ fn backfill_reverse_and_its_usage_errors() {
         "region",
     ]);
     assert_eq!(wrong.code, 2);
-    assert!(
-        wrong.stderr.contains("param `region` is not a date param"),
-        "{}",
-        wrong.stderr
+    assert_eq!(
+        wrong.stderr,
+        "error: param `region` is not a date or time param (give it `type = \"date\"` or `type = \"time\"`)\n"
     );
 }
 
