@@ -51,7 +51,7 @@ pub fn env_var(name: &str, foreach: bool) -> String {
     }
 }
 /// Events an alert can be sent for.
-pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery", "anomaly"];
+pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery", "anomaly", "deadline_miss"];
 
 /// Task ids to their indices.
 pub type TaskIndex = rustc_hash::FxHashMap<String, usize>;
@@ -68,6 +68,8 @@ pub struct Pipeline {
     pub catchup: Catchup,
     pub catchup_window: Duration,
     pub max_active_runs: usize,
+    /// When an instance should be complete, after its logical time (DESIGN 7).
+    pub deadline: Option<crate::watch::deadline::Deadline>,
     pub params: Vec<Param>,
     /// Resource pools: name and capacity, in file order.
     pub resources: Vec<(String, u32)>,
@@ -363,6 +365,11 @@ impl Builder<'_> {
         if let Some(e) = &p.executor {
             self.executor(e);
         }
+        let deadline = p.deadline.as_ref().and_then(|raw| {
+            crate::watch::deadline::parse(raw.get_ref())
+                .map_err(|e| self.error(Diagnostic::new(format!("`deadline` in [pipeline]: {}", e.message)).at(raw.span()).help(e.help)))
+                .ok()
+        });
 
         let params = self.params(&file.params);
         let resources = self.resources(&file.resources);
@@ -466,6 +473,7 @@ impl Builder<'_> {
             catchup,
             catchup_window,
             max_active_runs,
+            deadline,
             params,
             resources,
             alerts,
@@ -633,7 +641,7 @@ impl Builder<'_> {
     fn alerts(&mut self, project: &ProjectFile, own: Option<&spec::AlertsSection>) -> Alerts {
         let mut alerts = Alerts {
             email: Vec::new(),
-            on: vec!["failure".to_string(), "anomaly".to_string()],
+            on: vec!["failure".to_string(), "anomaly".to_string(), "deadline_miss".to_string()],
         };
         if let Some(p) = &project.alerts {
             if let Some(e) = &p.email {
@@ -710,6 +718,7 @@ mod tests {
                 (
                     p.catchup_window,
                     p.max_active_runs,
+                    p.deadline,
                     &p.params,
                     &p.resources,
                     &p.alerts
