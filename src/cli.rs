@@ -50,7 +50,8 @@ pub enum LogFormat {
 #[derive(Debug, Args, Clone, Default)]
 pub struct InstanceArgs {
     /// Set a param for this instance, as NAME=VALUE (repeatable). Date params take YYYY-MM-DD,
-    /// `today` or `yesterday`.
+    /// `today` or `yesterday`; time params a slot start, YYYY-MM-DDTHH:MM (with its offset where
+    /// the clock shows it twice), `current` or `previous`.
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", value_parser = parse_assignment)]
     pub params: Vec<(String, String)>,
 }
@@ -234,8 +235,8 @@ pub struct RunArgs {
     /// Re-run done tasks whose definition changed since they ran, and their dependents.
     #[arg(long)]
     pub rerun_changed: bool,
-    /// The run's logical time (RFC 3339): date params defaulting to today/yesterday resolve
-    /// against it, and {{scheduled_time}} shows it. Default: now. The scheduler passes the
+    /// The run's logical time (RFC 3339): date params defaulting to today/yesterday and time
+    /// params resolve against it, and {{scheduled_time}} shows it. Default: now. The scheduler passes the
     /// fire time, so a 02:00 run that starts late still processes the right date.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub logical_time: Option<chrono::DateTime<chrono::Utc>>,

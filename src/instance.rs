@@ -1,7 +1,9 @@
 //! An instance: a pipeline with every param bound, and its tasks rendered for running.
 //!
 //! Params come from `-p k=v`, else their defaults; date params accept `today`, `yesterday` or
-//! `YYYY-MM-DD` and are resolved against the run's logical time in the pipeline's zone. The
+//! `YYYY-MM-DD`, time params `current` (their default), `previous` or a slot start
+//! ([`crate::slot`]), and both are resolved against the run's logical time in the pipeline's
+//! zone. The
 //! instance key (`date=2026-11-20 region=eu`) is what markers and locks are keyed by.
 
 use std::path::{Path, PathBuf};
@@ -108,7 +110,9 @@ impl<'p> Instance<'p> {
                 .rev()
                 .find(|(k, _)| k == &p.name)
                 .map(|(_, v)| v.clone());
-            let Some(raw) = given.or_else(|| p.default.clone()) else {
+            // A time param without a default follows the logical time: its current slot.
+            let implicit = matches!(p.kind, ParamKind::Time { .. }).then(|| "current".to_string());
+            let Some(raw) = given.or_else(|| p.default.clone()).or(implicit) else {
                 problems.push(format!(
                     "param `{}` has no default: pass -p {}=VALUE",
                     p.name, p.name
@@ -127,6 +131,15 @@ impl<'p> Instance<'p> {
                         continue;
                     }
                 },
+                ParamKind::Time { every } => {
+                    match crate::slot::resolve(&raw, logical, pipeline.timezone, every) {
+                        Ok(t) => crate::slot::format(t),
+                        Err(e) => {
+                            problems.push(format!("param `{}`: {e}", p.name));
+                            continue;
+                        }
+                    }
+                }
             };
             params.push((p.name.clone(), value));
         }

@@ -27,6 +27,7 @@ pub mod process;
 pub mod project;
 pub mod report;
 pub mod schedule;
+pub mod slot;
 pub mod spawn;
 pub mod spec;
 pub mod state;

@@ -49,6 +49,8 @@ pub struct TypedParam {
     pub kind: Option<Spanned<String>>,
     pub default: Option<Spanned<String>>,
     pub description: Option<Spanned<String>>,
+    /// A time param's slot length.
+    pub every: Option<Spanned<RawDuration>>,
 }
 
 /// Keys a task may set, and `[defaults]` may set for every task.
@@ -725,7 +727,10 @@ mod tests {
     fn field_names_come_from_serde() {
         let f = field_names::<TaskSection>();
         assert!(f.contains(&"command") && f.contains(&"max_retry_delay") && f.contains(&"foreach"));
-        assert_eq!(field_names::<TypedParam>(), &["type", "default", "description"]);
+        assert_eq!(
+            field_names::<TypedParam>(),
+            &["type", "default", "description", "every"]
+        );
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn run(locator: &Locator, older_than: Duration, dry_run: bool) -> Result<i32
     let verb = if dry_run { "would delete" } else { "deleted" };
     let mut bytes = 0u64;
     let mut lines = Vec::new();
+    let mut zones = crate::timefmt::Zones::new(&project);
     for r in &doomed {
         let dir = logs.join(&r.pipeline).join(&r.run_id);
         let size = dir_size(&dir);
@@ -60,7 +61,7 @@ pub fn run(locator: &Locator, older_than: Duration, dry_run: bool) -> Result<i32
             } else {
                 format!(" {}", r.instance)
             },
-            r.ended_at,
+            crate::timefmt::stored(&r.ended_at, zones.of(&r.pipeline)),
             r.attempts,
             if r.attempts == 1 { "" } else { "s" },
             r.metrics,
@@ -99,7 +100,8 @@ pub fn run(locator: &Locator, older_than: Duration, dry_run: bool) -> Result<i32
         "{verb} {} run{} that ended before {} ({attempts} attempt{}, {metrics} metric value{}, {} of logs){}",
         doomed.len(),
         if doomed.len() == 1 { "" } else { "s" },
-        stamp(cutoff),
+        // One moment for every pipeline, whatever their zones: in UTC, which its offset says.
+        crate::timefmt::at(cutoff, chrono_tz::Tz::UTC),
         if attempts == 1 { "" } else { "s" },
         if metrics == 1 { "" } else { "s" },
         size_text(bytes),

@@ -102,6 +102,10 @@ pub struct Param {
 pub enum ParamKind {
     String,
     Date,
+    /// Slot starts of `every` minutes on the pipeline's wall clock ([`crate::slot`]).
+    Time {
+        every: u32,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -371,7 +375,7 @@ impl Builder<'_> {
                 .ok()
         });
 
-        let params = self.params(&file.params);
+        let params = self.params(&file.params, timezone);
         let resources = self.resources(&file.resources);
         let alerts = self.alerts(project, file.alerts.as_ref());
 
@@ -529,7 +533,7 @@ impl Builder<'_> {
         }
     }
 
-    fn params(&mut self, raw: &[(Spanned<String>, Spanned<ParamRaw>)]) -> Vec<Param> {
+    fn params(&mut self, raw: &[(Spanned<String>, Spanned<ParamRaw>)], timezone: Tz) -> Vec<Param> {
         let mut out = Vec::new();
         for (key, value) in raw {
             let name = key.get_ref();
@@ -587,20 +591,44 @@ impl Builder<'_> {
                     let kind = match t.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
                         None | Some(("string", _)) => ParamKind::String,
                         Some(("date", _)) => ParamKind::Date,
+                        Some(("time", _)) => self.every(name, key.span(), t.every.as_ref()),
                         Some((other, span)) => {
-                            let d = self.choice_error("type", other, span, &["string", "date"]);
+                            let d = self.choice_error("type", other, span, &["string", "date", "time"]);
                             self.error(d);
                             ParamKind::String
                         }
                     };
-                    if let (ParamKind::Date, Some(d)) = (kind, &t.default)
-                        && let Err(e) = check_date_value(d.get_ref())
-                    {
+                    if let (false, Some(e)) = (matches!(kind, ParamKind::Time { .. }), &t.every) {
                         self.error(
-                            Diagnostic::new(format!("default of param `{name}`: {e}"))
-                                .at(d.span())
-                                .help("write \"today\", \"yesterday\" or a date like \"2026-11-20\""),
+                            Diagnostic::new(format!("`every` of param `{name}`: only a time param has one"))
+                                .at(e.span())
+                                .help(format!(
+                                    "write {name} = {{ type = \"time\", every = ... }} for a param that follows the fire time"
+                                )),
                         );
+                    }
+                    match (kind, &t.default) {
+                        (ParamKind::Date, Some(d)) => {
+                            if let Err(e) = check_date_value(d.get_ref()) {
+                                self.error(
+                                    Diagnostic::new(format!("default of param `{name}`: {e}"))
+                                        .at(d.span())
+                                        .help("write \"today\", \"yesterday\" or a date like \"2026-11-20\""),
+                                );
+                            }
+                        }
+                        (ParamKind::Time { every }, Some(d)) => {
+                            if let Err(e) =
+                                crate::slot::resolve(d.get_ref(), chrono::Utc::now(), timezone, every)
+                            {
+                                self.error(
+                                    Diagnostic::new(format!("default of param `{name}`: {e}"))
+                                        .at(d.span())
+                                        .help("without a default a time param is \"current\", the slot of the run's logical time; \"previous\" is the one before"),
+                                );
+                            }
+                        }
+                        _ => {}
                     }
                     Param {
                         name: name.clone(),
@@ -613,6 +641,35 @@ impl Builder<'_> {
             out.push(param);
         }
         out
+    }
+
+    /// A time param's kind, from its `every` (required: a slot length is not guessed).
+    fn every(&mut self, name: &str, key: Range<usize>, every: Option<&Spanned<RawDuration>>) -> ParamKind {
+        let fallback = ParamKind::Time { every: 60 };
+        let Some(raw) = every else {
+            self.error(
+                Diagnostic::new(format!("param `{name}` is a time param without `every`"))
+                    .at(key)
+                    .help(format!(
+                        "say how long each instance lasts: {name} = {{ type = \"time\", every = \"1h\" }} (from \"1m\" to \"1d\")"
+                    )),
+            );
+            return fallback;
+        };
+        let Some(d) = self.duration(Some(raw), "every", &format!("of param `{name}`")) else {
+            return fallback;
+        };
+        match crate::slot::every_minutes(d) {
+            Ok(every) => ParamKind::Time { every },
+            Err(e) => {
+                self.error(
+                    Diagnostic::new(format!("`every` of param `{name}` {e}"))
+                        .at(raw.span())
+                        .help("a time param's instances are slots of the day: 1m, 5m, 15m, 30m, 1h, 2h, 6h, 12h, 1d..."),
+                );
+                fallback
+            }
+        }
     }
 
     fn resources(&mut self, raw: &[(Spanned<String>, Spanned<i64>)]) -> Vec<(String, u32)> {

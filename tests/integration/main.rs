@@ -13,6 +13,7 @@ mod changed;
 mod cli;
 mod engine;
 mod example;
+mod hourly;
 mod keys;
 mod locks;
 mod logs;

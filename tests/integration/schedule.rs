@@ -247,6 +247,37 @@ fn a_fixed_time_the_clock_falls_back_over_fires_once_and_the_next_hour_still_fir
 }
 
 #[test]
+fn an_hourly_pipeline_fires_once_an_hour_with_the_hour_of_each_fire_even_when_it_repeats() {
+    let p = Project::new();
+    p.pipeline("hourly", crate::hourly::HOURLY);
+    // Fake 01:30 CEST on 2026-10-25, a fake hour every two real seconds: the fires at 02:00
+    // CEST, 02:00 CET (the clock falls back at 01:00Z) and 03:00 CET come 1, 3 and 5 s in.
+    let clock = format!("{:.3}=2026-10-24T23:30:00Z*1800", unix_now());
+    let daemon = start(&p, &clock);
+    crate::support::wait_for("three hourly fires", Duration::from_secs(60), || {
+        p.lines("hours.txt").len() >= 3 && done_fires(&p, "hourly") >= 3
+    });
+    let log = stop(daemon);
+    let hours = p.lines("hours.txt");
+    assert_eq!(
+        hours[..3],
+        [
+            "2026-10-25T02:00+02:00 2026-10-25T02:00+02:00",
+            "2026-10-25T02:00+01:00 2026-10-25T02:00+01:00",
+            "2026-10-25T03:00+01:00 2026-10-25T03:00+01:00"
+        ],
+        "{log}"
+    );
+    let mut distinct = hours.clone();
+    distinct.dedup();
+    assert_eq!(distinct, hours, "each hour once: {log}");
+    assert!(
+        log.contains("fire    hourly hour=2026-10-25T02:00+01:00 for 2026-10-25 02:00 +01:00"),
+        "{log}"
+    );
+}
+
+#[test]
 fn edited_and_new_pipeline_files_are_picked_up_without_a_restart() {
     let p = Project::new();
     every_minute(&p, "first", "latest");

@@ -898,7 +898,7 @@ fn prune_deletes_old_runs_but_never_a_marker_nor_the_latest_run_and_dry_run_dele
     let expected = |verb: &str| {
         format!(
             "{verb} 1 run that ended before CUTOFF (1 attempt, 1 metric value, {} of logs), and 1 log directory of runs no longer recorded\n  \
-               {old}  p day=2026-11-01  ended 2025-01-01T00:01:00.000Z  1 attempt, 1 metric value, {size} B\n  \
+               {old}  p day=2026-11-01  ended 2025-01-01 00:01:00 +00:00  1 attempt, 1 metric value, {size} B\n  \
                state/logs/p/20200101T000000Z-dead  log directory of a run no longer recorded, 32 B\n\
              kept 1 older run within an anomaly expectation's window\n",
             if size + 32 < 1024 {
@@ -908,12 +908,14 @@ fn prune_deletes_old_runs_but_never_a_marker_nor_the_latest_run_and_dry_run_dele
             },
         )
     };
+    // The cutoff is a moment shown in UTC: `2026-09-05 02:00:00 +00:00`.
     let no_cutoff = |s: &str| {
         let t = s
             .split("ended before ")
             .nth(1)
-            .and_then(|t| t.split(' ').next())
+            .and_then(|t| t.get(..26))
             .unwrap_or("");
+        assert!(t.ends_with(" +00:00"), "{s}");
         s.replacen(t, "CUTOFF", 1)
     };
     assert_eq!(no_cutoff(&dry.stdout), expected("would delete"));
