@@ -293,7 +293,14 @@ pub fn deadline_miss(
     if let Some(run_id) = run_id {
         let _ = writeln!(b, "\nrun: {run_id}");
     }
-    let mut alert = new_alert(pipeline, instance_key, run_id.unwrap_or(""), "deadline_miss", subject, b);
+    let mut alert = new_alert(
+        pipeline,
+        instance_key,
+        run_id.unwrap_or(""),
+        "deadline_miss",
+        subject,
+        b,
+    );
     alert.run_id = run_id.map(str::to_string);
     alert
 }

@@ -341,7 +341,8 @@ impl<'a, 's> Dispatcher<'a, 's> {
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         if let Some(at) = self.cfg.deadline {
-            self.timers.push(Reverse((Instant::from_std(at), Timer::Deadline)));
+            self.timers
+                .push(Reverse((Instant::from_std(at), Timer::Deadline)));
         }
         loop {
             self.dispatch();

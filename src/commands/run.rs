@@ -493,7 +493,9 @@ impl Recorder<'_> {
         let p = self.instance.pipeline;
         let key = self.instance.key();
         let label = self.instance.label();
-        let at = self.deadline.expect("the deadline timer is set only with a deadline");
+        let at = self
+            .deadline
+            .expect("the deadline timer is set only with a deadline");
         let due = crate::timefmt::at(at, p.timezone);
         let names = |ts: &[usize]| {
             let mut s: Vec<&str> = ts.iter().take(5).map(|&t| p.tasks[t].id.as_str()).collect();
@@ -504,7 +506,13 @@ impl Recorder<'_> {
             }
             s.join(", ")
         };
-        let tasks = |n: usize| if n == 1 { "1 task".to_string() } else { format!("{n} tasks") };
+        let tasks = |n: usize| {
+            if n == 1 {
+                "1 task".to_string()
+            } else {
+                format!("{n} tasks")
+            }
+        };
         let (run, rest) = unfinished.split_at(running);
         let mut how = format!("The run is still going: {} running", tasks(run.len()));
         if !run.is_empty() {
@@ -517,7 +525,8 @@ impl Recorder<'_> {
         self.reporter.note(&format!(
             "DEADLINE {label} not complete by {due} (deadline \"{}\"): {}",
             p.deadline.map(|d| d.text()).unwrap_or_default(),
-            how.trim_start_matches("The run is still going: ").trim_end_matches('.')
+            how.trim_start_matches("The run is still going: ")
+                .trim_end_matches('.')
         ));
         tracing::info!(event = "deadline_missed", run_id = self.run_id, pipeline = %p.name, instance = %key, deadline = %crate::state::time_key(at), unfinished = unfinished.len());
         let alert = wants(p, "deadline_miss")
@@ -538,9 +547,9 @@ impl Recorder<'_> {
                 }
             }
             Ok(_) => {}
-            Err(e) => self
-                .reporter
-                .note(&format!("plumb: warning: the missed deadline could not be recorded: {e}")),
+            Err(e) => self.reporter.note(&format!(
+                "plumb: warning: the missed deadline could not be recorded: {e}"
+            )),
         }
     }
 }

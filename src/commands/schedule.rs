@@ -28,9 +28,9 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::exit;
 use crate::instance::Instance;
+use crate::mail::{Courier, SmtpConfig};
 use crate::pipeline::{Catchup, Pipeline};
 use crate::project::{Locator, Project, display_path};
-use crate::mail::{Courier, SmtpConfig};
 use crate::state::{Runner, State, time_key};
 
 /// A fire this close to now counts as on time; older ones were missed (the scheduler was not
@@ -501,7 +501,8 @@ mod deadlines {
                     let down = status == "skipped" && due < self.up_since;
                     let due_key = time_key(due);
                     if complete || down {
-                        self.state.record_deadline(&name, &key, &due_key, None, None, !complete)?;
+                        self.state
+                            .record_deadline(&name, &key, &due_key, None, None, !complete)?;
                     } else {
                         self.missed(&name, &key, &fire, &status, due)?;
                     }
@@ -513,7 +514,14 @@ mod deadlines {
         }
 
         /// Alert that the instance of `fire` is not complete by `due`.
-        fn missed(&mut self, name: &str, key: &str, fire: &str, status: &str, due: DateTime<Utc>) -> Result<()> {
+        fn missed(
+            &mut self,
+            name: &str,
+            key: &str,
+            fire: &str,
+            status: &str,
+            due: DateTime<Utc>,
+        ) -> Result<()> {
             let p = self.pipeline(name).expect("the caller found it");
             let shown = self.shown_fire(name, fire);
             let how = match status {

@@ -51,7 +51,15 @@ pub fn env_var(name: &str, foreach: bool) -> String {
     }
 }
 /// Events an alert can be sent for.
-pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery", "anomaly", "deadline_miss"];
+pub const ALERT_EVENTS: &[&str] = &[
+    "failure",
+    "sla_miss",
+    "retry",
+    "success",
+    "recovery",
+    "anomaly",
+    "deadline_miss",
+];
 
 /// Task ids to their indices.
 pub type TaskIndex = rustc_hash::FxHashMap<String, usize>;
@@ -371,7 +379,13 @@ impl Builder<'_> {
         }
         let deadline = p.deadline.as_ref().and_then(|raw| {
             crate::watch::deadline::parse(raw.get_ref())
-                .map_err(|e| self.error(Diagnostic::new(format!("`deadline` in [pipeline]: {}", e.message)).at(raw.span()).help(e.help)))
+                .map_err(|e| {
+                    self.error(
+                        Diagnostic::new(format!("`deadline` in [pipeline]: {}", e.message))
+                            .at(raw.span())
+                            .help(e.help),
+                    )
+                })
                 .ok()
         });
 
@@ -698,7 +712,11 @@ impl Builder<'_> {
     fn alerts(&mut self, project: &ProjectFile, own: Option<&spec::AlertsSection>) -> Alerts {
         let mut alerts = Alerts {
             email: Vec::new(),
-            on: vec!["failure".to_string(), "anomaly".to_string(), "deadline_miss".to_string()],
+            on: vec![
+                "failure".to_string(),
+                "anomaly".to_string(),
+                "deadline_miss".to_string(),
+            ],
         };
         if let Some(p) = &project.alerts {
             if let Some(e) = &p.email {

@@ -985,6 +985,9 @@ mod tests {
                 "UPDATE runs SET outcome = 'failed', ended_at = '2026-01-01T00:01:00Z' WHERE run_id = 'r1';
                  DROP TABLE metrics;
                  ALTER TABLE attempts DROP COLUMN warnings;
+                 DROP TABLE deadlines;
+                 DROP INDEX fires_unwatched;
+                 ALTER TABLE fires DROP COLUMN deadline_watched;
                  PRAGMA user_version = 5;",
             )
             .unwrap();

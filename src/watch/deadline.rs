@@ -129,13 +129,25 @@ mod tests {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         let six = parse(&text("06:00")).unwrap();
         // 02:00 CET on 2026-01-10: 06:00 that morning.
-        assert_eq!(six.at(utc("2026-01-10T01:00:00Z"), berlin), utc("2026-01-10T05:00:00Z"));
+        assert_eq!(
+            six.at(utc("2026-01-10T01:00:00Z"), berlin),
+            utc("2026-01-10T05:00:00Z")
+        );
         // 23:00 CET: 06:00 the next morning.
-        assert_eq!(six.at(utc("2026-01-10T22:00:00Z"), berlin), utc("2026-01-11T05:00:00Z"));
+        assert_eq!(
+            six.at(utc("2026-01-10T22:00:00Z"), berlin),
+            utc("2026-01-11T05:00:00Z")
+        );
         // Exactly 06:00: the next day's (strictly after).
-        assert_eq!(six.at(utc("2026-01-10T05:00:00Z"), berlin), utc("2026-01-11T05:00:00Z"));
+        assert_eq!(
+            six.at(utc("2026-01-10T05:00:00Z"), berlin),
+            utc("2026-01-11T05:00:00Z")
+        );
         // Summer time: 06:00 CEST is 04:00 UTC.
-        assert_eq!(six.at(utc("2026-07-10T00:00:00Z"), berlin), utc("2026-07-10T04:00:00Z"));
+        assert_eq!(
+            six.at(utc("2026-07-10T00:00:00Z"), berlin),
+            utc("2026-07-10T04:00:00Z")
+        );
     }
 
     #[test]
@@ -143,16 +155,25 @@ mod tests {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         // 2026-03-29 02:30 does not exist in Berlin: 03:00 CEST.
         let half_two = parse(&text("2:30")).unwrap();
-        assert_eq!(half_two.at(utc("2026-03-28T23:00:00Z"), berlin), utc("2026-03-29T01:00:00Z"));
+        assert_eq!(
+            half_two.at(utc("2026-03-28T23:00:00Z"), berlin),
+            utc("2026-03-29T01:00:00Z")
+        );
         // 2026-10-25 02:30 happens twice: the first, CEST.
-        assert_eq!(half_two.at(utc("2026-10-24T23:00:00Z"), berlin), utc("2026-10-25T00:30:00Z"));
+        assert_eq!(
+            half_two.at(utc("2026-10-24T23:00:00Z"), berlin),
+            utc("2026-10-25T00:30:00Z")
+        );
     }
 
     #[test]
     fn a_duration_counts_from_the_logical_time() {
         let d = parse(&text("4h")).unwrap();
         assert_eq!(d, Deadline::After(Duration::from_secs(4 * 3600)));
-        assert_eq!(d.at(utc("2026-01-10T22:00:00Z"), Tz::UTC), utc("2026-01-11T02:00:00Z"));
+        assert_eq!(
+            d.at(utc("2026-01-10T22:00:00Z"), Tz::UTC),
+            utc("2026-01-11T02:00:00Z")
+        );
         assert_eq!(d.text(), "4h");
         assert_eq!(parse(&text("06:05")).unwrap().text(), "06:05");
     }
@@ -160,11 +181,20 @@ mod tests {
     #[test]
     fn malformed_deadlines_are_refused() {
         let msg = |s: &str| parse(&text(s)).unwrap_err().message;
-        assert_eq!(msg("25:00"), "\"25:00\": there is no such time of day (00:00 to 23:59)");
+        assert_eq!(
+            msg("25:00"),
+            "\"25:00\": there is no such time of day (00:00 to 23:59)"
+        );
         assert_eq!(msg("6:0"), "\"6:0\": a time of day is HH:MM");
         assert_eq!(msg("06:00:00"), "\"06:00:00\": a time of day is HH:MM");
-        assert_eq!(msg("0s"), "a deadline after the logical time must be longer than 0s");
+        assert_eq!(
+            msg("0s"),
+            "a deadline after the logical time must be longer than 0s"
+        );
         assert_eq!(msg("4"), "duration 4 has no unit");
-        assert_eq!(parse(&RawDuration::Integer(6)).unwrap_err().message, "duration 6 has no unit");
+        assert_eq!(
+            parse(&RawDuration::Integer(6)).unwrap_err().message,
+            "duration 6 has no unit"
+        );
     }
 }

@@ -993,14 +993,20 @@ fn deadline_miss_arrives_while_the_run_is_still_going_and_once() {
     assert!(child.try_wait().unwrap().is_none(), "the run is still going");
     let m = &mails[0];
     assert!(
-        m.subject().starts_with("[plumb] dl DEADLINE MISSED: not complete by "),
+        m.subject()
+            .starts_with("[plumb] dl DEADLINE MISSED: not complete by "),
         "{}",
         m.subject()
     );
-    let run: String = p.db().query_row("SELECT run_id FROM runs", [], |r| r.get(0)).unwrap();
+    let run: String = p
+        .db()
+        .query_row("SELECT run_id FROM runs", [], |r| r.get(0))
+        .unwrap();
     let due: String = p
         .db()
-        .query_row("SELECT deadline FROM deadlines WHERE missed = 1", [], |r| r.get(0))
+        .query_row("SELECT deadline FROM deadlines WHERE missed = 1", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     let due_shown = chrono::DateTime::parse_from_rfc3339(&due)
         .unwrap()
@@ -1027,17 +1033,24 @@ fn deadline_miss_arrives_while_the_run_is_still_going_and_once() {
     );
     // The run's courier has delivered everything it queued before it exited.
     assert_eq!(server.mails().len(), 1, "one deadline e-mail");
-    assert_eq!(p.count("SELECT COUNT(*) FROM alerts WHERE event = 'deadline_miss'"), 1);
+    assert_eq!(
+        p.count("SELECT COUNT(*) FROM alerts WHERE event = 'deadline_miss'"),
+        1
+    );
 }
 
 #[test]
 fn a_deadline_that_is_not_a_time_nor_a_duration_is_refused_where_it_is_written() {
     let p = Project::new();
-    p.pipeline("bad", "[pipeline]\ndeadline = '25:00'\n[tasks.a]\ncommand = 'true'\n");
+    p.pipeline(
+        "bad",
+        "[pipeline]\ndeadline = '25:00'\n[tasks.a]\ncommand = 'true'\n",
+    );
     let out = p.plumb(&["validate", "bad"]);
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(
-        out.stderr.contains("`deadline` in [pipeline]: \"25:00\": there is no such time of day (00:00 to 23:59)"),
+        out.stderr
+            .contains("`deadline` in [pipeline]: \"25:00\": there is no such time of day (00:00 to 23:59)"),
         "{}",
         out.stderr
     );
@@ -1123,9 +1136,9 @@ fn the_scheduler_alerts_a_fire_that_never_started_and_one_still_running_once_acr
         )
     );
     assert!(
-        mails[1]
-            .body()
-            .contains("Its scheduled run (fire 2026-01-01 00:02 +00:00) never started: it is still queued.\n"),
+        mails[1].body().contains(
+            "Its scheduled run (fire 2026-01-01 00:02 +00:00) never started: it is still queued.\n"
+        ),
         "{}",
         mails[1].body()
     );
@@ -1145,7 +1158,10 @@ fn the_scheduler_alerts_a_fire_that_never_started_and_one_still_running_once_acr
     assert!(mails.len() > before, "{log2}");
     for due in ["00:01:30", "00:02:30"] {
         assert_eq!(
-            subjects.iter().filter(|s| s.ends_with(&format!("2026-01-01 {due} +00:00"))).count(),
+            subjects
+                .iter()
+                .filter(|s| s.ends_with(&format!("2026-01-01 {due} +00:00")))
+                .count(),
             1,
             "{subjects:?}\n{log2}"
         );
