@@ -31,6 +31,18 @@ pub fn is_metric_name(name: &str) -> bool {
 /// name keeping its last value. No file means no metrics. The error says which line is wrong
 /// and how, in words fit for the attempt's log and the summary.
 pub fn read(path: &Path) -> Result<Vec<(String, f64)>, String> {
+    // Only a plain file is read: opening a FIFO would block the runner until someone writes
+    // to it, and a symlink could show another file's first line in the summary and e-mail.
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(format!(
+                "PLUMB_METRICS file {} is not a regular file; write NAME VALUE lines into it",
+                path.display()
+            ));
+        }
+        _ => {}
+    }
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -119,6 +131,23 @@ fn shown(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_regular_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("m.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let link = dir.path().join("m.link");
+        std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+        for p in [&fifo, &link, &dir.path().to_path_buf()] {
+            let e = read(p).unwrap_err();
+            assert!(
+                e.ends_with("is not a regular file; write NAME VALUE lines into it"),
+                "{e}"
+            );
+        }
+        assert_eq!(read(&dir.path().join("none")).unwrap(), vec![]);
+    }
 
     #[test]
     fn reads_names_and_numbers_ignoring_blanks_and_comments() {

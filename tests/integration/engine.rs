@@ -157,11 +157,12 @@ fn a_run_whose_id_is_taken_draws_another() {
     assert_eq!(p.plumb(&["run", "w"]).code, 0);
     let second = |at: chrono::DateTime<chrono::Utc>| at.format("%Y%m%dT%H%M%SZ").to_string();
     // Take every id of three seconds still ahead, then start the run once the clock has reached
-    // the first of them. A machine so slow that taking them outlasted the lead takes three later
-    // seconds instead.
+    // the first of them. A machine so slow that taking them outlasted the lead takes three
+    // seconds further ahead, doubling the lead each time.
+    let mut lead = 2;
     let seconds = loop {
         let now = chrono::Utc::now();
-        let seconds: Vec<String> = (2..5)
+        let seconds: Vec<String> = (lead..lead + 3)
             .map(|s| second(now + chrono::Duration::seconds(s)))
             .collect();
         let db = p.db();
@@ -177,10 +178,13 @@ fn a_run_whose_id_is_taken_draws_another() {
         if second(chrono::Utc::now()) < seconds[0] {
             break seconds;
         }
+        lead *= 2;
     };
-    wait_for("the first taken second", Duration::from_secs(10), || {
-        second(chrono::Utc::now()) >= seconds[0]
-    });
+    wait_for(
+        "the first taken second",
+        Duration::from_secs(lead as u64 + 10),
+        || second(chrono::Utc::now()) >= seconds[0],
+    );
     let out = p.plumb(&["run", "w"]);
     assert_eq!(out.code, 0, "{}", out.all());
     let id: String = p
@@ -606,21 +610,20 @@ fn external_input_with_wait_is_polled_until_it_appears() {
         "w",
         "[tasks.dump]\noutputs = ['inbox/dump.csv']\nwait = '20s'\n[tasks.use]\ncommand = 'echo use >> ran.txt'\nrequires = ['dump']\n",
     );
-    let child = p
-        .cmd(&["run", "w"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    let log = std::fs::File::create(p.path().join("run.out")).unwrap();
+    let mut child = p.cmd(&["run", "w"]).stdout(log).spawn().unwrap();
+    crate::support::wait_for(
+        "the runner to poll for the input",
+        Duration::from_secs(10),
+        || {
+            p.read("run.out")
+                .contains("wait    dump: input not there yet; looking again until 20s from now")
+        },
+    );
     assert!(ran(&p).is_empty());
     p.file("inbox/dump.csv", "x");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{}", p.read("run.out"));
+    assert!(p.read("run.out").contains("input   dump is there\n"));
     assert_eq!(ran(&p), ["use"]);
 }
 
