@@ -140,28 +140,29 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
-    /// Run one instance per date in a range, both ends included, oldest first.
+    /// Run one instance per date (or per slot of a time param) in a range, both ends included,
+    /// oldest first.
     Backfill {
         /// Pipeline file or name.
         pipeline: String,
-        /// First date, YYYY-MM-DD.
+        /// First date, YYYY-MM-DD; for a time param its first slot, YYYY-MM-DDTHH:MM.
         #[arg(long)]
         from: String,
-        /// Last date, YYYY-MM-DD (included).
+        /// Last date or slot (included).
         #[arg(long)]
         to: String,
-        /// The date param to vary. Default: the pipeline's only date param.
+        /// The date or time param to vary. Default: the pipeline's only one.
         // Named `--param` in 0.1, which everywhere else means NAME=VALUE; that spelling stays
         // as a hidden alias for one release (drop it in 0.3).
         #[arg(long, alias = "param", value_name = "NAME")]
         over: Option<String>,
-        /// Run up to N dates at once.
+        /// Run up to N instances at once.
         #[arg(long, default_value_t = 1, value_name = "N")]
         parallel: usize,
-        /// Newest date first.
+        /// Newest first.
         #[arg(long)]
         reverse: bool,
-        /// Set another param for every date's instance, as NAME=VALUE (repeatable).
+        /// Set another param for every instance, as NAME=VALUE (repeatable).
         #[arg(short = 'p', value_name = "NAME=VALUE", value_parser = parse_assignment)]
         params: Vec<(String, String)>,
     },

@@ -114,7 +114,16 @@ impl Diagnostic {
 
     /// Render against the file it points into.
     pub fn render(&self, source: &SourceFile, out: &mut String) {
-        let _ = writeln!(out, "error: {}", self.message);
+        self.render_as("error", source, out);
+    }
+
+    /// Render as a warning: something that loads and runs, but not as its author likely meant.
+    pub fn render_warning(&self, source: &SourceFile, out: &mut String) {
+        self.render_as("warning", source, out);
+    }
+
+    fn render_as(&self, kind: &str, source: &SourceFile, out: &mut String) {
+        let _ = writeln!(out, "{kind}: {}", self.message);
         let Some(span) = &self.span else {
             let _ = writeln!(out, "  --> {}", source.display.display());
             if let Some(help) = &self.help {

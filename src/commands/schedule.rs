@@ -222,6 +222,9 @@ impl Daemon {
             }
             match Pipeline::load(&path, &display_path(&path), &self.project.config) {
                 Ok(p) => {
+                    for w in &p.warnings {
+                        eprint!("{w}");
+                    }
                     if !first {
                         say(&format!(
                             "loaded  {} ({})",

@@ -28,14 +28,25 @@ pub fn run(locator: &Locator, names: &[String]) -> Result<i32> {
     let mut problems = Vec::new();
     for (path, config) in &files {
         match Pipeline::load(path, &display_path(path), config) {
-            Ok(p) => println!(
-                "ok: {} ({} task{}, {} edge{})",
-                display_path(path).display(),
-                p.tasks.len(),
-                if p.tasks.len() == 1 { "" } else { "s" },
-                p.graph.edge_count(),
-                if p.graph.edge_count() == 1 { "" } else { "s" }
-            ),
+            Ok(p) => {
+                // Warnings go with the errors, on stderr; they do not change the exit code.
+                for w in &p.warnings {
+                    eprint!("{w}");
+                }
+                println!(
+                    "ok: {} ({} task{}, {} edge{}{})",
+                    display_path(path).display(),
+                    p.tasks.len(),
+                    if p.tasks.len() == 1 { "" } else { "s" },
+                    p.graph.edge_count(),
+                    if p.graph.edge_count() == 1 { "" } else { "s" },
+                    match p.warnings.len() {
+                        0 => String::new(),
+                        1 => ", 1 warning".to_string(),
+                        n => format!(", {n} warnings"),
+                    }
+                )
+            }
             Err(d) => problems.push(*d),
         }
     }

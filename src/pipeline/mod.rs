@@ -26,6 +26,7 @@ use crate::spec::{self, DefaultsSection, ParamRaw, PipelineFile, ProjectFile};
 use crate::template::{ShellTemplate, Template, is_identifier};
 
 pub mod cache;
+mod cadence;
 mod expect;
 mod tasks;
 
@@ -89,6 +90,9 @@ pub struct Pipeline {
     /// Task id to index.
     pub index: TaskIndex,
     pub graph: Graph,
+    /// Warnings, rendered: what loads and runs but likely not as meant (a schedule that fires
+    /// more often than its instance changes). `validate` and `schedule` print them.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,7 +223,8 @@ impl Pipeline {
         let source = SourceFile::new(display, String::new());
         let mut diags = Vec::new();
         let p = check(path, &source, file, project, &mut diags);
-        diags.is_empty().then_some(p)
+        // A warning points into the file too.
+        (diags.is_empty() && p.warnings.is_empty()).then_some(p)
     }
 
     pub fn def(&self, task: usize) -> &TaskDef {
@@ -391,6 +396,14 @@ impl Builder<'_> {
 
         let params = self.params(&file.params, timezone);
         let resources = self.resources(&file.resources);
+        let mut warnings = Vec::new();
+        if let (Some(s), Some(written)) = (&schedule, &p.schedule)
+            && let Some(w) = cadence::warning(s, written.span(), &params)
+        {
+            let mut text = String::new();
+            w.render_warning(self.source, &mut text);
+            warnings.push(text);
+        }
         let alerts = self.alerts(project, file.alerts.as_ref());
 
         let d = &file.defaults;
@@ -499,6 +512,7 @@ impl Builder<'_> {
             tasks,
             index,
             graph,
+            warnings,
         }
     }
 

@@ -111,6 +111,15 @@ impl Fields {
         })
     }
 
+    /// The wall-clock times of day it matches, as minutes since midnight, in order. They are the
+    /// same on every day it matches: the minute and hour fields do not depend on the day.
+    pub fn times_of_day(&self) -> Vec<u32> {
+        (0..24)
+            .filter(|&h| self.hour.has(h))
+            .flat_map(|h| (0..60).filter(|&m| self.minute.has(m)).map(move |m| h * 60 + m))
+            .collect()
+    }
+
     fn day_matches(&self, date: NaiveDate) -> bool {
         let by_day = self.day.has(date.day());
         let by_weekday = self.weekday.has(date.weekday().num_days_from_sunday());

@@ -83,6 +83,12 @@ impl Schedule {
         })
     }
 
+    /// The wall-clock times of day it fires at, as minutes since midnight, in order, on every
+    /// day it fires (clock changes aside).
+    pub fn times_of_day(&self) -> Vec<u32> {
+        self.fields.times_of_day()
+    }
+
     /// The fire times strictly after `after`, in `after`'s zone.
     pub fn fires_after(&self, after: DateTime<Tz>) -> impl Iterator<Item = DateTime<Tz>> + use<> {
         self.fires(after).map(|f| f.at)

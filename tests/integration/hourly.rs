@@ -1,5 +1,6 @@
-//! Time params: hourly (and finer) instances, from `run --logical-time` and `-p` (the scheduler's
-//! are in schedule.rs).
+//! Time params: hourly (and finer) instances, from `run --logical-time`, `-p` and backfill
+//! (the scheduler's are in schedule.rs); and the validate warning for a schedule that fires more
+//! often than its instance changes.
 
 use crate::support::Project;
 
@@ -169,5 +170,147 @@ error: default of param `at`: 2026-11-20T02:30 is not where a 1h slot begins: wr
 
 5 errors in pipelines/p.toml
 "#
+    );
+}
+
+#[test]
+fn validate_warns_when_a_schedule_fires_more_often_than_its_instance_changes() {
+    let p = Project::new();
+    // An hourly schedule whose only param is a date.
+    p.pipeline(
+        "daily_param",
+        "[pipeline]\nschedule = '0 * * * *'\n[params]\nday = { type = 'date', default = 'today' }\n\
+         [tasks.a]\ncommand = 'true'\n",
+    );
+    // A schedule, and no param at all.
+    p.pipeline(
+        "no_param",
+        "[pipeline]\nschedule = '@daily'\n[tasks.a]\ncommand = 'true'\n",
+    );
+    // Every minute, with instances of an hour.
+    p.pipeline(
+        "too_coarse",
+        "[pipeline]\ndescription = 'x'\nschedule = '* * * * *'\n\
+         [params]\nhour = { type = 'time', every = '1h' }\n[tasks.a]\ncommand = 'true'\n",
+    );
+    // Fine: each fire is its own instance.
+    p.pipeline("hourly", HOURLY);
+    let out = p.plumb(&["validate"]);
+    assert_eq!(out.code, 0, "warnings do not fail validate: {}", out.all());
+    assert_eq!(
+        out.stdout,
+        "ok: pipelines/daily_param.toml (1 task, 0 edges, 1 warning)\n\
+         ok: pipelines/hourly.toml (1 task, 0 edges)\n\
+         ok: pipelines/no_param.toml (1 task, 0 edges, 1 warning)\n\
+         ok: pipelines/too_coarse.toml (1 task, 0 edges, 1 warning)\n"
+    );
+    assert_eq!(
+        out.stderr,
+        r#"warning: the schedule fires more often than the instance changes
+ --> pipelines/daily_param.toml:2:12
+  |
+2 | schedule = '0 * * * *'
+  |            ^^^^^^^^^^^ fires at 00:00 and 01:00, both in one instance of `day` (a date)
+  |
+  = help: the fire at 01:00 finds the instance of 00:00 done; add a time param to [params]: hour = { type = "time", every = "1h" }
+warning: the schedule fires again and again, but the instance never changes
+ --> pipelines/no_param.toml:2:12
+  |
+2 | schedule = '@daily'
+  |            ^^^^^^^^ no param follows the fire time
+  |
+  = help: every fire after the first finds the instance done; add a param that follows it to [params]: date = { type = "date", default = "today" }
+warning: the schedule fires more often than the instance changes
+ --> pipelines/too_coarse.toml:3:12
+  |
+3 | schedule = '* * * * *'
+  |            ^^^^^^^^^^^ fires at 00:00 and 00:01, both in one instance of `hour` (every = "1h")
+  |
+  = help: the fire at 00:01 finds the instance of 00:00 done; give `hour` every = "1m"
+"#
+    );
+}
+
+#[test]
+fn backfill_steps_a_time_param_by_its_every_across_the_hour_that_repeats() {
+    let p = Project::new();
+    p.pipeline("hourly", &HOURLY.replace("'1h'", "'30m'"));
+    let out = p.plumb(&[
+        "backfill",
+        "hourly",
+        "--from",
+        "2026-10-25T01:30",
+        "--to",
+        "2026-10-25T03:00",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let values = [
+        "2026-10-25T01:30+02:00",
+        "2026-10-25T02:00+02:00",
+        "2026-10-25T02:30+02:00",
+        "2026-10-25T02:00+01:00",
+        "2026-10-25T02:30+01:00",
+        "2026-10-25T03:00+01:00",
+    ];
+    assert_eq!(
+        p.lines("hours.txt"),
+        values.map(|v| format!("{v} {v}")),
+        "oldest first, each once"
+    );
+    let table = out
+        .stdout
+        .split("\nbackfill hourly by hour: 6 instances, 0 not complete\n")
+        .nth(1)
+        .expect(&out.stdout);
+    let rows: Vec<&str> = table
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let mut want = vec!["hour"];
+    want.extend(values);
+    assert_eq!(rows, want, "{table}");
+
+    // A rerun finds every instance complete; --over names the param; a date is not a time.
+    let again = p.plumb(&[
+        "backfill",
+        "hourly",
+        "--over",
+        "hour",
+        "--from",
+        "2026-10-25T02:00+01:00",
+        "--to",
+        "2026-10-25T03:30",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(
+        again.stdout.starts_with(
+            "2026-10-25T02:00+01:00  complete already, skipped\n\
+             2026-10-25T02:30+01:00  complete already, skipped\n\
+             2026-10-25T03:00+01:00  complete already, skipped\n\
+             backfill hourly hour 2026-10-25T02:00+01:00 .. 2026-10-25T03:30+01:00: 1 to run, 3 complete, 1 at a time\n"
+        ),
+        "{}",
+        again.stdout
+    );
+    let years = p.plumb(&[
+        "backfill",
+        "hourly",
+        "--from",
+        "2020-01-01T00:00",
+        "--to",
+        "2026-01-01T00:00",
+    ]);
+    assert_eq!(years.code, 2);
+    assert_eq!(
+        years.stderr,
+        "error: --from 2020-01-01T00:00 --to 2026-01-01T00:00 spans more than 100000 instances of \
+         `hour`; backfill it in parts\n"
+    );
+    let bad = p.plumb(&["backfill", "hourly", "--from", "2026-10-25", "--to", "2026-10-26"]);
+    assert_eq!(bad.code, 2);
+    assert_eq!(
+        bad.stderr,
+        "error: --from \"2026-10-25\" is not a time: write YYYY-MM-DDTHH:MM or \
+         YYYY-MM-DDTHH:MM+HH:MM in Europe/Berlin, current or previous\n"
     );
 }

@@ -44,7 +44,12 @@ fn start(p: &Project, clock: &str) -> Daemon {
     ))
 }
 
-fn stop(mut daemon: Daemon) -> String {
+fn stop(daemon: Daemon) -> String {
+    stop_both(daemon).0
+}
+
+/// Stop the scheduler; its stdout and stderr.
+fn stop_both(mut daemon: Daemon) -> (String, String) {
     let child = daemon.0.take().expect("running");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -53,7 +58,10 @@ fn stop(mut daemon: Daemon) -> String {
         Some(0),
         "a SIGTERM'd scheduler exits 0 after stopping cleanly"
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn fires(p: &Project, pipeline: &str) -> Vec<(String, String)> {
@@ -250,6 +258,16 @@ fn a_fixed_time_the_clock_falls_back_over_fires_once_and_the_next_hour_still_fir
 fn an_hourly_pipeline_fires_once_an_hour_with_the_hour_of_each_fire_even_when_it_repeats() {
     let p = Project::new();
     p.pipeline("hourly", crate::hourly::HOURLY);
+    // The same schedule without a time param: one instance a day, and a warning at load.
+    p.pipeline(
+        "daily",
+        &crate::hourly::HOURLY
+            .replace(
+                "hour = { type = 'time', every = '1h' }",
+                "day = { type = 'date', default = 'today' }",
+            )
+            .replace("{{hour}} $PLUMB_PARAM_HOUR >> hours.txt", "{{day}} >> days.txt"),
+    );
     // Fake 01:30 CEST on 2026-10-25, a fake hour every two real seconds: the fires at 02:00
     // CEST, 02:00 CET (the clock falls back at 01:00Z) and 03:00 CET come 1, 3 and 5 s in.
     let clock = format!("{:.3}=2026-10-24T23:30:00Z*1800", unix_now());
@@ -257,7 +275,14 @@ fn an_hourly_pipeline_fires_once_an_hour_with_the_hour_of_each_fire_even_when_it
     crate::support::wait_for("three hourly fires", Duration::from_secs(60), || {
         p.lines("hours.txt").len() >= 3 && done_fires(&p, "hourly") >= 3
     });
-    let log = stop(daemon);
+    let (log, errors) = stop_both(daemon);
+    assert_eq!(p.lines("days.txt"), ["2026-10-25"], "{log}");
+    assert!(
+        errors.starts_with(
+            "warning: the schedule fires more often than the instance changes\n --> pipelines/daily.toml:2:12\n"
+        ),
+        "{errors}"
+    );
     let hours = p.lines("hours.txt");
     assert_eq!(
         hours[..3],
@@ -450,10 +475,9 @@ fn backfill_reverse_and_its_usage_errors() {
         "region",
     ]);
     assert_eq!(wrong.code, 2);
-    assert!(
-        wrong.stderr.contains("param `region` is not a date param"),
-        "{}",
-        wrong.stderr
+    assert_eq!(
+        wrong.stderr,
+        "error: param `region` is not a date or time param (give it `type = \"date\"` or `type = \"time\"`)\n"
     );
 }
 
