@@ -7,8 +7,12 @@
 //! current or previous slot once per `every`. Slots of both are cut on the wall clock from
 //! midnight ([`crate::slot`]), and a schedule fires at the same times of day on every day it
 //! fires, so two fires share an instance exactly when two of those times fall in one slot of
-//! the finest such param. Clock changes never merge two fires into one slot (a repeated hour
-//! is two slots, a skipped one begins at the jump), so the times of day decide.
+//! the finest such param. Clock changes rarely change that: a skipped slot begins at the jump,
+//! and a repeated slot start is two slots. The exception is a fall back to a wall time that
+//! starts no slot: Australia/Lord_Howe goes from 02:00 +11:00 back to 01:30 +10:30, so its
+//! hourly 01:00 slot lasts 90 minutes, and `45 * * * *` fires twice in it (01:45 at each
+//! offset). The second fire finds the hour done, which is what that hour is; once a year, and
+//! not warned about.
 
 use std::ops::Range;
 
