@@ -270,6 +270,41 @@ pub fn sla_miss(
     new_alert(pipeline, instance_key, run_id, "sla_miss", subject, b)
 }
 
+/// An instance not complete by its deadline (DESIGN 7). `how` says where it stands: a line
+/// or two, such as which tasks are still running, or that its scheduled run never started.
+pub fn deadline_miss(
+    pipeline: &Pipeline,
+    instance_key: &str,
+    label: &str,
+    run_id: Option<&str>,
+    deadline: DateTime<Utc>,
+    how: &str,
+) -> NewAlert {
+    let due = crate::timefmt::at(deadline, pipeline.timezone);
+    let written = pipeline.deadline.map(|d| d.text()).unwrap_or_default();
+    let subject = format!("[plumb] {label} DEADLINE MISSED: not complete by {due}");
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "{label} was not complete by its deadline, {due} (deadline \"{written}\" in {}).\n",
+        pipeline.path.display()
+    );
+    let _ = writeln!(b, "{how}");
+    if let Some(run_id) = run_id {
+        let _ = writeln!(b, "\nrun: {run_id}");
+    }
+    let mut alert = new_alert(
+        pipeline,
+        instance_key,
+        run_id.unwrap_or(""),
+        "deadline_miss",
+        subject,
+        b,
+    );
+    alert.run_id = run_id.map(str::to_string);
+    alert
+}
+
 /// An attempt failed and another will follow.
 #[allow(clippy::too_many_arguments)]
 pub fn retry(

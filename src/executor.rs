@@ -113,6 +113,12 @@ pub enum RunEvent<'a> {
         task: usize,
         running_for: Duration,
     },
+    /// The instance's deadline came while the run still goes on. `unfinished` are the tasks in
+    /// the run's scope not done by then (those running first). Reported once per run.
+    DeadlineMissed {
+        unfinished: &'a [usize],
+        running: usize,
+    },
 }
 
 /// Consumes run events: records state, draws progress. An error while recording a success
@@ -136,6 +142,8 @@ pub struct RunConfig<'a> {
     pub log_dir: PathBuf,
     /// Each task's expectations with their past values; tasks without any are absent.
     pub checks: &'a crate::watch::Checks,
+    /// When the instance's deadline comes, if it is still to come when the run starts.
+    pub deadline: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +170,7 @@ enum Timer {
     Retry(usize),
     Poll(usize),
     Sla(usize),
+    Deadline,
 }
 
 impl RunOutcome {
@@ -331,6 +340,10 @@ impl<'a, 's> Dispatcher<'a, 's> {
         self.events_tx = tx;
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
+        if let Some(at) = self.cfg.deadline {
+            self.timers
+                .push(Reverse((Instant::from_std(at), Timer::Deadline)));
+        }
         loop {
             self.dispatch();
             while self.commit_due() {
@@ -786,7 +799,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
         match timer {
             Timer::Retry(t) => self.tasks[t].fate == Fate::RetryWait,
             Timer::Poll(t) => self.tasks[t].fate == Fate::Running,
-            Timer::Sla(_) => false,
+            Timer::Sla(_) | Timer::Deadline => false,
         }
     }
 
@@ -798,7 +811,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             }
             self.timers.pop();
             // A task blocked meanwhile (by a failed commit) neither retries nor polls.
-            if !matches!(timer, Timer::Sla(_)) && !self.keeps_alive(timer) {
+            if !matches!(timer, Timer::Sla(_) | Timer::Deadline) && !self.keeps_alive(timer) {
                 continue;
             }
             match timer {
@@ -814,6 +827,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                         self.ready.push_back(t);
                     }
                 }
+                Timer::Deadline => self.deadline_came(),
                 Timer::Sla(t) => {
                     if matches!(self.tasks[t].fate, Fate::Running | Fate::RetryWait) {
                         let running_for = self.first_start[t].map(|s| s.elapsed()).unwrap_or_default();
@@ -837,6 +851,28 @@ impl<'a, 's> Dispatcher<'a, 's> {
         }
     }
 
+    /// The deadline came: report what is not done, if anything (a run about to end may have
+    /// finished everything).
+    fn deadline_came(&mut self) {
+        let done = |f: &Fate| matches!(f, Fate::DoneBefore | Fate::Ran | Fate::Arrived | Fate::Skipped);
+        let running = |f: &Fate| matches!(f, Fate::Running | Fate::RetryWait);
+        let mut unfinished: Vec<usize> = (0..self.tasks.len())
+            .filter(|&t| !done(&self.tasks[t].fate))
+            .collect();
+        if unfinished.is_empty() {
+            return;
+        }
+        unfinished.sort_by_key(|&t| !running(&self.tasks[t].fate));
+        let running = unfinished
+            .iter()
+            .take_while(|&&t| running(&self.tasks[t].fate))
+            .count();
+        let _ = self.record(RunEvent::DeadlineMissed {
+            unfinished: &unfinished,
+            running,
+        });
+    }
+
     fn on_signal(&mut self, sig: Signal) {
         let hard = self.stopping.is_some();
         if !hard {
@@ -854,7 +890,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                     self.tasks[t].fate = Fate::Interrupted;
                 }
                 Timer::Poll(t) => self.input_missing(t),
-                Timer::Sla(_) => {}
+                Timer::Sla(_) | Timer::Deadline => {}
             }
         }
     }
@@ -986,6 +1022,7 @@ mod tests {
                 state_id: "test",
                 log_dir: root.join("logs"),
                 checks: &Default::default(),
+                deadline: None,
             };
             let mut sink = FailingCommit::default();
             execute(&cfg, &mut sink).unwrap()

@@ -33,6 +33,7 @@ pub struct PipelineSection {
     pub catchup_window: Option<Spanned<RawDuration>>,
     pub max_active_runs: Option<Spanned<i64>>,
     pub executor: Option<Spanned<String>>,
+    pub deadline: Option<Spanned<RawDuration>>,
 }
 
 /// One entry of `[params]`: `region = "eu"` or `date = { type = "date", default = "yesterday" }`.

@@ -118,6 +118,13 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
     reporter.flush();
     let log_dir = project.state_dir.join("logs").join(&pipeline.name).join(&run_id);
     let checks = load_checks(&state, &instance, &plan)?;
+    // The deadline of this instance's logical time (a resume keeps it); watched by this run
+    // only if it is still to come: one that passed before the run started is the scheduler's
+    // to report for a scheduled fire, and a backfill of old days must not report every one.
+    let deadline = pipeline
+        .deadline
+        .map(|d| d.at(logical, pipeline.timezone))
+        .filter(|at| *at > chrono::Utc::now());
     let cfg = RunConfig {
         instance: &instance,
         root: &project.root,
@@ -128,6 +135,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         state_id: &state_id,
         log_dir,
         checks: &checks,
+        deadline: deadline.map(|at| Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or_default()),
     };
     tracing::info!(
         event = "run_started",
@@ -164,6 +172,7 @@ pub fn run(locator: &Locator, args: &RunArgs, _log_format: LogFormat) -> Result<
         host: &host,
         queued: 0,
         kick: false,
+        deadline,
     };
     // Orphans of task processes become ours, not init's: each attempt stops what it started
     // outside its group, and what is left at the end (a process that also cleared its
@@ -409,6 +418,8 @@ struct Recorder<'a> {
     queued: usize,
     /// An alert was queued since the last commit: wake the courier after it.
     kick: bool,
+    /// The instance's deadline, when this run watches it.
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Recorder<'_> {
@@ -471,6 +482,75 @@ fn finish_alerts(courier: Option<Courier>, configured: bool, queued: usize) {
              they stay in the outbox (`plumb alerts list`) until a run or `plumb alerts flush` with PLUMB_SMTP_URL set",
             if queued == 1 { "" } else { "s" }
         );
+    }
+}
+
+impl Recorder<'_> {
+    /// Say that the deadline passed with `unfinished` tasks not done (the first `running` of
+    /// them running), and alert once per instance and deadline: the state refuses a second
+    /// record, made by a restarted run or the scheduler.
+    fn deadline_missed(&mut self, unfinished: &[usize], running: usize) {
+        let p = self.instance.pipeline;
+        let key = self.instance.key();
+        let label = self.instance.label();
+        let at = self
+            .deadline
+            .expect("the deadline timer is set only with a deadline");
+        let due = crate::timefmt::at(at, p.timezone);
+        let names = |ts: &[usize]| {
+            let mut s: Vec<&str> = ts.iter().take(5).map(|&t| p.tasks[t].id.as_str()).collect();
+            let more = ts.len().saturating_sub(5);
+            let more = format!("{more} more");
+            if ts.len() > 5 {
+                s.push(&more);
+            }
+            s.join(", ")
+        };
+        let tasks = |n: usize| {
+            if n == 1 {
+                "1 task".to_string()
+            } else {
+                format!("{n} tasks")
+            }
+        };
+        let (run, rest) = unfinished.split_at(running);
+        let mut how = format!("The run is still going: {} running", tasks(run.len()));
+        if !run.is_empty() {
+            how += &format!(" ({})", names(run));
+        }
+        if !rest.is_empty() {
+            how += &format!(", {} more not done ({})", tasks(rest.len()), names(rest));
+        }
+        how.push('.');
+        self.reporter.note(&format!(
+            "DEADLINE {label} not complete by {due} (deadline \"{}\"): {}",
+            p.deadline.map(|d| d.text()).unwrap_or_default(),
+            how.trim_start_matches("The run is still going: ")
+                .trim_end_matches('.')
+        ));
+        tracing::info!(event = "deadline_missed", run_id = self.run_id, pipeline = %p.name, instance = %key, deadline = %crate::state::time_key(at), unfinished = unfinished.len());
+        let alert = wants(p, "deadline_miss")
+            .then(|| alert::deadline_miss(p, &key, &label, Some(self.run_id), at, &how));
+        match self.state.record_deadline(
+            &p.name,
+            &key,
+            &crate::state::time_key(at),
+            Some(self.run_id),
+            alert.as_ref(),
+            true,
+        ) {
+            Ok(true) if alert.is_some() => {
+                // Committed already: the courier may send it now.
+                self.queued += 1;
+                if let Some(c) = self.courier {
+                    c.kick();
+                }
+            }
+            Ok(_) => {}
+            Err(e) => self.reporter.note(&format!(
+                "plumb: warning: the missed deadline could not be recorded: {e}"
+            )),
+        }
     }
 }
 
@@ -636,6 +716,7 @@ impl Sink for Recorder<'_> {
                     }
                 }
             }
+            RunEvent::DeadlineMissed { unfinished, running } => self.deadline_missed(unfinished, running),
             RunEvent::Stopping { signal, hard } => self.reporter.note(&if hard {
                 format!("{} again: killing every running task now", signal.as_str())
             } else {

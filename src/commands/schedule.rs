@@ -28,9 +28,10 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::exit;
 use crate::instance::Instance;
+use crate::mail::{Courier, SmtpConfig};
 use crate::pipeline::{Catchup, Pipeline};
 use crate::project::{Locator, Project, display_path};
-use crate::state::{State, time_key};
+use crate::state::{Runner, State, time_key};
 
 /// A fire this close to now counts as on time; older ones were missed (the scheduler was not
 /// running when they came) and go through the catch-up policy. The loop wakes at each fire
@@ -46,8 +47,25 @@ pub fn run(locator: &Locator) -> Result<i32> {
         .enable_all()
         .build()
         .map_err(|e| Error::Io(format!("cannot start the runtime: {e}")))?;
+    let courier = match SmtpConfig::from_env() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("plumb: warning: {e}; deadline alerts stay queued in the outbox");
+            None
+        }
+    }
+    .map(|cfg| {
+        let pid = std::process::id();
+        let me = Runner {
+            pid,
+            start: crate::process::start_ticks(pid).unwrap_or(0),
+        };
+        Courier::start(project.state_dir.clone(), cfg, me)
+    });
     let daemon = Daemon {
         up_since: clock::now(),
+        courier,
+        next_deadline: None,
         project,
         state,
         entries: BTreeMap::new(),
@@ -78,6 +96,10 @@ struct Daemon {
     pending: VecDeque<(String, String)>,
     active: Vec<Active>,
     last_reload: Option<Instant>,
+    /// Delivers the deadline alerts the scheduler queues (`PLUMB_SMTP_URL`).
+    courier: Option<Courier>,
+    /// The earliest deadline of a fire still watched.
+    next_deadline: Option<DateTime<Utc>>,
 }
 
 fn say(text: &str) {
@@ -130,6 +152,7 @@ impl Daemon {
                 self.reload();
                 self.enqueue_due(clock::now())?;
                 self.launch(&mut children)?;
+                self.watch_deadlines(clock::now())?;
             }
             if stopping.is_some() && children.is_empty() {
                 break;
@@ -144,6 +167,11 @@ impl Daemon {
                 _ = sigint.recv() => stopping = Some(self.stop(Signal::SIGINT, stopping.is_some())),
                 _ = sigterm.recv() => stopping = Some(self.stop(Signal::SIGTERM, stopping.is_some())),
             }
+        }
+        if let Some(c) = self.courier.take()
+            && c.finish(Duration::from_secs(20)).is_none()
+        {
+            eprintln!("plumb: warning: the mail server is slow; unsent alerts stay in the outbox");
         }
         say("plumb schedule: stopped");
         Ok(exit::SUCCESS)
@@ -405,6 +433,7 @@ impl Daemon {
                     .map(|t| t.with_timezone(&Utc))
             })
             .min();
+        let next = next.into_iter().chain(self.next_deadline).min();
         let wait = next.map_or(RELOAD_EVERY, clock::real_until);
         wait.clamp(Duration::from_millis(5), RELOAD_EVERY)
     }
@@ -415,5 +444,120 @@ fn catchup_word(c: Catchup) -> &'static str {
         Catchup::Latest => "latest",
         Catchup::All => "all",
         Catchup::None => "none",
+    }
+}
+
+/// Deadlines (DESIGN 7): the scheduler watches every fire of a pipeline with a `deadline`,
+/// whether its run started or not, and alerts once when the deadline comes and the instance is
+/// not complete. Its own code, apart from the daemon's loop.
+mod deadlines {
+    use chrono::{DateTime, Utc};
+
+    use super::{Daemon, parse_time, say};
+    use crate::error::Result;
+    use crate::instance::Instance;
+    use crate::state::time_key;
+
+    impl Daemon {
+        /// Settle every watched fire whose deadline has come: record it met, or missed with its
+        /// alert (the state refuses a second record, so a restart or the fire's own run, which
+        /// watches too, never alerts again). Fires skipped because the scheduler was down and
+        /// whose deadline passed while it was down are not alerted: the skip was reported.
+        pub(super) fn watch_deadlines(&mut self, now: DateTime<Utc>) -> Result<()> {
+            let names: Vec<String> = self
+                .pipelines()
+                .filter(|p| p.schedule.is_some())
+                .map(|p| p.name.clone())
+                .collect();
+            let mut next: Option<DateTime<Utc>> = None;
+            for name in names {
+                let fires = self.state.unwatched_fires(&name)?;
+                let Some(p) = self.pipeline(&name) else { continue };
+                let Some(deadline) = p.deadline else {
+                    if !fires.is_empty() {
+                        self.state.fire_watched(&name, None)?;
+                    }
+                    continue;
+                };
+                let (tz, tasks) = (p.timezone, p.tasks.len());
+                for (fire, status) in fires {
+                    let Some(at) = parse_time(&fire) else {
+                        self.state.fire_watched(&name, Some(&fire))?;
+                        continue;
+                    };
+                    let due = deadline.at(at, tz);
+                    if due > now {
+                        // Later fires have later deadlines.
+                        next = next.into_iter().chain([due]).min();
+                        break;
+                    }
+                    let p = self.pipeline(&name).expect("looked up above");
+                    let key = match Instance::new(p, &[], at) {
+                        Ok(i) => i.key(),
+                        Err(_) => {
+                            self.state.fire_watched(&name, Some(&fire))?;
+                            continue;
+                        }
+                    };
+                    let markers = self.state.markers(&name, &key, tasks)?;
+                    let complete = p.tasks.iter().all(|t| markers.contains_key(&t.id));
+                    let down = status == "skipped" && due < self.up_since;
+                    let due_key = time_key(due);
+                    if complete || down {
+                        self.state
+                            .record_deadline(&name, &key, &due_key, None, None, !complete)?;
+                    } else {
+                        self.missed(&name, &key, &fire, &status, due)?;
+                    }
+                    self.state.fire_watched(&name, Some(&fire))?;
+                }
+            }
+            self.next_deadline = next;
+            Ok(())
+        }
+
+        /// Alert that the instance of `fire` is not complete by `due`.
+        fn missed(
+            &mut self,
+            name: &str,
+            key: &str,
+            fire: &str,
+            status: &str,
+            due: DateTime<Utc>,
+        ) -> Result<()> {
+            let p = self.pipeline(name).expect("the caller found it");
+            let shown = self.shown_fire(name, fire);
+            let how = match status {
+                "queued" => format!("Its scheduled run (fire {shown}) never started: it is still queued."),
+                "skipped" => format!(
+                    "Its scheduled run (fire {shown}) never started: it was skipped by the catch-up policy."
+                ),
+                "running" => format!("Its scheduled run (fire {shown}) is still going."),
+                other => format!("Its scheduled run (fire {shown}) ended {other}, and it is not complete."),
+            };
+            let label = if key.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name} {key}")
+            };
+            let wants = !p.alerts.email.is_empty() && p.alerts.on.iter().any(|e| e == "deadline_miss");
+            let alert = wants.then(|| crate::alert::deadline_miss(p, key, &label, None, due, &how));
+            let tz = p.timezone;
+            let new = self
+                .state
+                .record_deadline(name, key, &time_key(due), None, alert.as_ref(), true)?;
+            if new {
+                say(&format!(
+                    "DEADLINE {label} not complete by {}: {how}",
+                    crate::timefmt::at(due, tz)
+                ));
+                if alert.is_some()
+                    && let Some(c) = &self.courier
+                {
+                    c.kick();
+                }
+            }
+            Ok(())
+        }
     }
 }

@@ -52,7 +52,15 @@ pub fn env_var(name: &str, foreach: bool) -> String {
     }
 }
 /// Events an alert can be sent for.
-pub const ALERT_EVENTS: &[&str] = &["failure", "sla_miss", "retry", "success", "recovery", "anomaly"];
+pub const ALERT_EVENTS: &[&str] = &[
+    "failure",
+    "sla_miss",
+    "retry",
+    "success",
+    "recovery",
+    "anomaly",
+    "deadline_miss",
+];
 
 /// Task ids to their indices.
 pub type TaskIndex = rustc_hash::FxHashMap<String, usize>;
@@ -69,6 +77,8 @@ pub struct Pipeline {
     pub catchup: Catchup,
     pub catchup_window: Duration,
     pub max_active_runs: usize,
+    /// When an instance should be complete, after its logical time (DESIGN 7).
+    pub deadline: Option<crate::watch::deadline::Deadline>,
     pub params: Vec<Param>,
     /// Resource pools: name and capacity, in file order.
     pub resources: Vec<(String, u32)>,
@@ -372,6 +382,17 @@ impl Builder<'_> {
         if let Some(e) = &p.executor {
             self.executor(e);
         }
+        let deadline = p.deadline.as_ref().and_then(|raw| {
+            crate::watch::deadline::parse(raw.get_ref())
+                .map_err(|e| {
+                    self.error(
+                        Diagnostic::new(format!("`deadline` in [pipeline]: {}", e.message))
+                            .at(raw.span())
+                            .help(e.help),
+                    )
+                })
+                .ok()
+        });
 
         let params = self.params(&file.params, timezone);
         let resources = self.resources(&file.resources);
@@ -483,6 +504,7 @@ impl Builder<'_> {
             catchup,
             catchup_window,
             max_active_runs,
+            deadline,
             params,
             resources,
             alerts,
@@ -704,7 +726,11 @@ impl Builder<'_> {
     fn alerts(&mut self, project: &ProjectFile, own: Option<&spec::AlertsSection>) -> Alerts {
         let mut alerts = Alerts {
             email: Vec::new(),
-            on: vec!["failure".to_string(), "anomaly".to_string()],
+            on: vec![
+                "failure".to_string(),
+                "anomaly".to_string(),
+                "deadline_miss".to_string(),
+            ],
         };
         if let Some(p) = &project.alerts {
             if let Some(e) = &p.email {
@@ -781,6 +807,7 @@ mod tests {
                 (
                     p.catchup_window,
                     p.max_active_runs,
+                    p.deadline,
                     &p.params,
                     &p.resources,
                     &p.alerts

@@ -16,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod attempts;
+mod deadlines;
 mod metrics;
 mod outbox;
 mod prune;
@@ -200,6 +201,23 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
          INSERT OR IGNORE INTO meta (key, value) VALUES ('state_id', lower(hex(randomblob(16))));",
+    ),
+    // 9: deadlines (DESIGN 7): each instance's deadline once it passed, missed or met, so that it
+    // is alerted once whoever watches and however often they restart; and which fires the
+    // scheduler has yet to watch (every fire before this version counts as watched).
+    Migration::Sql(
+        "CREATE TABLE deadlines (
+        pipeline    TEXT NOT NULL,
+        instance    TEXT NOT NULL,
+        deadline    TEXT NOT NULL,
+        missed      INTEGER NOT NULL,
+        run_id      TEXT,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (pipeline, instance, deadline)
+    ) WITHOUT ROWID;
+    ALTER TABLE fires ADD COLUMN deadline_watched INTEGER NOT NULL DEFAULT 0;
+    UPDATE fires SET deadline_watched = 1;
+    CREATE INDEX fires_unwatched ON fires(pipeline, fire_time) WHERE deadline_watched = 0;",
     ),
 ];
 
@@ -967,6 +985,9 @@ mod tests {
                 "UPDATE runs SET outcome = 'failed', ended_at = '2026-01-01T00:01:00Z' WHERE run_id = 'r1';
                  DROP TABLE metrics;
                  ALTER TABLE attempts DROP COLUMN warnings;
+                 DROP TABLE deadlines;
+                 DROP INDEX fires_unwatched;
+                 ALTER TABLE fires DROP COLUMN deadline_watched;
                  PRAGMA user_version = 5;",
             )
             .unwrap();

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::attempt::AttemptResult;
 use crate::state::AttemptState;
 
+pub mod deadline;
 pub mod metrics;
 pub mod stats;
 

@@ -206,12 +206,13 @@ fn a_version_3_state_is_migrated_and_keeps_its_markers() {
     p.pipeline("m", "[tasks.a]\ncommand = 'echo a >> ran.txt'\n[tasks.b]\ncommand = 'test ! -e b.fail && echo b >> ran.txt'\nrequires = ['a']\n");
     assert_eq!(p.plumb(&["run", "m"]).code, 1);
     // Version 3 is version 4 with the index of running attempts, and without what version 7
-    // added (versions 5 and 6 only rewrite rows; 8 is written to be repeatable).
+    // and 9 added (versions 5 and 6 only rewrite rows; 8 is written to be repeatable).
     {
         let db = p.db();
         db.execute_batch(
             "CREATE INDEX attempts_running ON attempts(state) WHERE state = 'running';
-             DROP TABLE metrics; ALTER TABLE attempts DROP COLUMN warnings; PRAGMA user_version = 3;",
+             DROP TABLE metrics; ALTER TABLE attempts DROP COLUMN warnings; DROP TABLE deadlines; \
+             DROP INDEX fires_unwatched; ALTER TABLE fires DROP COLUMN deadline_watched; PRAGMA user_version = 3;",
         )
         .unwrap();
     }
@@ -225,7 +226,7 @@ fn a_version_3_state_is_migrated_and_keeps_its_markers() {
     );
     assert_eq!(p.lines("ran.txt"), ["a", "b"]);
     let version: i64 = p.db().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 8, "migrated through every later schema");
+    assert_eq!(version, 9, "migrated through every later schema");
     assert_eq!(
         p.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'attempts_running'"),
         0

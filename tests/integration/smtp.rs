@@ -16,12 +16,17 @@ pub struct Mail {
 }
 
 impl Mail {
+    /// The subject, unfolded (a long header continues on lines that start with a space).
     pub fn subject(&self) -> String {
-        self.data
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or("")
-            .to_string()
+        let mut lines = self.data.lines().skip_while(|l| !l.starts_with("Subject: "));
+        let Some(first) = lines.next() else {
+            return String::new();
+        };
+        let mut s = first["Subject: ".len()..].to_string();
+        for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+            s.push_str(l);
+        }
+        s
     }
 
     /// The body, with quoted-printable soft line breaks undone.

@@ -972,3 +972,211 @@ fn prune_deletes_old_runs_but_never_a_marker_nor_the_latest_run_and_dry_run_dele
         bad.stderr
     );
 }
+
+#[test]
+fn deadline_miss_arrives_while_the_run_is_still_going_and_once() {
+    let server = MailServer::start();
+    let p = Project::new();
+    p.pipeline(
+        "dl",
+        "[pipeline]\ndeadline = '2s'\n[alerts]\nemail = ['oncall@example.com']\n\
+         [tasks.first]\ncommand = 'true'\n\
+         [tasks.wait]\ncommand = 'while test ! -f release; do sleep 0.05; done'\nrequires = ['first']\n\
+         [tasks.after]\ncommand = 'true'\nrequires = ['wait']\n",
+    );
+    let mut c = p.cmd(&["run", "dl"]);
+    c.env("PLUMB_SMTP_URL", format!("smtp://127.0.0.1:{}", server.port))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mails = server.wait_for(1, std::time::Duration::from_secs(30));
+    assert_eq!(mails.len(), 1, "the deadline e-mail comes while the task waits");
+    assert!(child.try_wait().unwrap().is_none(), "the run is still going");
+    let m = &mails[0];
+    assert!(
+        m.subject()
+            .starts_with("[plumb] dl DEADLINE MISSED: not complete by "),
+        "{}",
+        m.subject()
+    );
+    let run: String = p
+        .db()
+        .query_row("SELECT run_id FROM runs", [], |r| r.get(0))
+        .unwrap();
+    let due: String = p
+        .db()
+        .query_row("SELECT deadline FROM deadlines WHERE missed = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let due_shown = chrono::DateTime::parse_from_rfc3339(&due)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S +00:00")
+        .to_string();
+    let file = p.path().join("pipelines/dl.toml");
+    assert_eq!(
+        m.body().trim_end(),
+        format!(
+            "dl was not complete by its deadline, {due_shown} (deadline \"2s\" in {}).\n\n\
+             The run is still going: 1 task running (wait), 1 task more not done (after).\n\nrun: {run}",
+            file.display()
+        )
+    );
+    p.file("release", "");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "DEADLINE dl not complete by {due_shown} (deadline \"2s\"): 1 task running (wait), 1 task more not done (after)"
+        )),
+        "{stdout}"
+    );
+    // The run's courier has delivered everything it queued before it exited.
+    assert_eq!(server.mails().len(), 1, "one deadline e-mail");
+    assert_eq!(
+        p.count("SELECT COUNT(*) FROM alerts WHERE event = 'deadline_miss'"),
+        1
+    );
+}
+
+#[test]
+fn a_deadline_that_is_not_a_time_nor_a_duration_is_refused_where_it_is_written() {
+    let p = Project::new();
+    p.pipeline(
+        "bad",
+        "[pipeline]\ndeadline = '25:00'\n[tasks.a]\ncommand = 'true'\n",
+    );
+    let out = p.plumb(&["validate", "bad"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("`deadline` in [pipeline]: \"25:00\": there is no such time of day (00:00 to 23:59)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("pipelines/bad.toml:2:12"), "{}", out.stderr);
+}
+
+/// A running scheduler on a sped-up clock (one fake minute per real second); killed if the test
+/// fails before stopping it.
+struct Scheduler(Option<std::process::Child>);
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Scheduler {
+    fn start(p: &Project, clock: &str, smtp: u16) -> Scheduler {
+        Scheduler(Some(
+            p.cmd(&["schedule"])
+                .env("PLUMB_TEST_CLOCK", clock)
+                .env("PLUMB_SMTP_URL", format!("smtp://127.0.0.1:{smtp}"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ))
+    }
+
+    fn stop(mut self) -> String {
+        let child = self.0.take().expect("running");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+#[test]
+fn the_scheduler_alerts_a_fire_that_never_started_and_one_still_running_once_across_a_restart() {
+    let server = MailServer::start();
+    let p = Project::new();
+    // Every fire's run waits for `release`: the 00:01 fire runs past its deadline (00:01:30),
+    // and the 00:02 fire waits behind it (max_active_runs 1), never starting before its own.
+    p.pipeline(
+        "sched",
+        "[pipeline]\nschedule = '* * * * *'\ndeadline = '30s'\n[alerts]\nemail = ['oncall@example.com']\n\
+         [tasks.a]\ncommand = 'while test ! -f release; do sleep 0.05; done'\n",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let clock = format!("{now:.3}=2026-01-01T00:00:30Z*60");
+    let limit = std::time::Duration::from_secs(60);
+
+    let first = Scheduler::start(&p, &clock, server.port);
+    let mails = server.wait_for(2, limit);
+    let log1 = first.stop();
+    let subjects = |mails: &[crate::smtp::Mail]| mails.iter().map(|m| m.subject()).collect::<Vec<_>>();
+    assert_eq!(
+        subjects(&mails[..2]),
+        [
+            "[plumb] sched DEADLINE MISSED: not complete by 2026-01-01 00:01:30 +00:00",
+            "[plumb] sched DEADLINE MISSED: not complete by 2026-01-01 00:02:30 +00:00",
+        ],
+        "{log1}"
+    );
+    let file = p.path().join("pipelines/sched.toml");
+    assert_eq!(
+        mails[0].body().trim_end(),
+        format!(
+            "sched was not complete by its deadline, 2026-01-01 00:01:30 +00:00 (deadline \"30s\" in {}).\n\n\
+             Its scheduled run (fire 2026-01-01 00:01 +00:00) is still going.",
+            file.display()
+        )
+    );
+    assert!(
+        mails[1].body().contains(
+            "Its scheduled run (fire 2026-01-01 00:02 +00:00) never started: it is still queued.\n"
+        ),
+        "{}",
+        mails[1].body()
+    );
+    assert!(
+        log1.contains("DEADLINE sched not complete by 2026-01-01 00:02:30 +00:00: Its scheduled run (fire 2026-01-01 00:02 +00:00) never started: it is still queued."),
+        "{log1}"
+    );
+
+    // Restarted on the same timeline: the deadlines already alerted are not alerted again,
+    // while the next one is (which shows the restarted scheduler watches).
+    let before = server.mails().len();
+    let second = Scheduler::start(&p, &clock, server.port);
+    let mails = server.wait_for(before + 1, limit);
+    p.file("release", "");
+    let log2 = second.stop();
+    let subjects = subjects(&mails);
+    assert!(mails.len() > before, "{log2}");
+    for due in ["00:01:30", "00:02:30"] {
+        assert_eq!(
+            subjects
+                .iter()
+                .filter(|s| s.ends_with(&format!("2026-01-01 {due} +00:00")))
+                .count(),
+            1,
+            "{subjects:?}\n{log2}"
+        );
+    }
+    let queued = p.count("SELECT COUNT(*) FROM alerts WHERE event = 'deadline_miss'") as usize;
+    let all = subjects_of(&server.wait_for(queued, limit));
+    let mut unique = all.clone();
+    unique.dedup();
+    assert_eq!(all.len(), queued, "every queued deadline alert was delivered");
+    assert_eq!(unique, all, "none twice");
+}
+
+fn subjects_of(mails: &[crate::smtp::Mail]) -> Vec<String> {
+    let mut s: Vec<String> = mails.iter().map(|m| m.subject()).collect();
+    s.sort();
+    s
+}
